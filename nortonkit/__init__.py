@@ -41,6 +41,21 @@ _EXPORTS = {
     "AlignmentResult": "alignment",
     "clip_caption_loss": "losses",
     "video_paragraph_loss": "losses",
+    "directional_lse_similarity": "similarity",
+    "official_fused_similarity": "similarity",
+    "DirectionalSimilarity": "similarity",
+    "sequence_blocks": "losses",
+    "norton_loss": "losses",
+    "ClipLossResult": "losses",
+    "VideoLossResult": "losses",
+    "NortonLossResult": "losses",
+    "DualEncoder": "encoders",
+    "EncoderConfig": "encoders",
+    "EncoderOutput": "encoders",
+    "trainable_parameters": "encoders",
+    "load_checkpoint": "checkpoint",
+    "save_checkpoint": "checkpoint",
+    "load_fairseq_checkpoint": "checkpoint",
 }
 
 __all__ = ["__version__", *_EXPORTS]

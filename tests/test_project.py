@@ -27,7 +27,9 @@ def test_environment_yml_lists_the_same_packages_as_pyproject():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     listed = {_name(r) for r in pip_section if not r.startswith("-e")}
-    assert listed == wanted, f"only in environment.yml: {listed - wanted}; only in pyproject: {wanted - listed}"
+    assert listed == wanted, (
+        f"only in environment.yml: {listed - wanted}; only in pyproject: {wanted - listed}"
+    )
     assert "python=3.11" in env["dependencies"]
 
 
@@ -84,7 +86,9 @@ def test_layering():
             continue
         for mod in _imports(path):
             other = _layer(mod)
-            assert other is None or other <= own, f"{rel} (layer {own}) imports {mod} (layer {other})"
+            assert other is None or other <= own, (
+                f"{rel} (layer {own}) imports {mod} (layer {other})"
+            )
             if own < LAYERS["viz"]:
                 assert mod.split(".")[0] not in PLOTTING, f"{rel} imports plotting module {mod}"
 
@@ -93,6 +97,7 @@ def test_import_nortonkit_is_light():
     import subprocess
     import sys
 
-    code = "import sys, nortonkit; print(sorted(m for m in ('matplotlib','pandas','transformers','ipywidgets') if m in sys.modules))"
+    heavy = "('matplotlib', 'pandas', 'transformers', 'ipywidgets')"
+    code = f"import sys, nortonkit; print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

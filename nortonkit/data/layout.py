@@ -6,24 +6,38 @@ can be overridden individually by the readers' keyword arguments.
 
 ::
 
-    <root>/how2/how2_s3d_{train,val}.lst                       video id lists, one per line
-    <root>/how2/sentencified_htm_1200k.json                    {vid: {start: [..], end: [..], text: [..]}}
-    <root>/how2/feat_shard/{split}_{s}_{starts,data}.npy       ShardedTensor: int64 offsets, (sum T, 512) fp16
-    <root>/how2/feat_shard/{split}_meta.pkl                    {shard_idx: [video_id, ...]}
-    <root>/how2/caps_shard/sentencified_htm_1200k.bert-base-uncased.{split}_{s}.{startends,caps_ids}_{starts,data}.npy
-    <root>/youcook/youcookii_annotations_trainval.json         {"database": {vid: {"annotations": [...], "subset": ...}}}
-    <root>/youcook/youcook_val.pkl                             list of {"id": "<vid>_<clip>", "caption": str, ...}
+    <root>/how2/how2_s3d_{train,val}.lst
+        video id lists, one per line
+    <root>/how2/sentencified_htm_1200k.json
+        {vid: {start: [..], end: [..], text: [..]}}
+    <root>/how2/feat_shard/{split}_{s}_{starts,data}.npy
+        ShardedTensor: int64 offsets, (sum T, 512) fp16
+    <root>/how2/feat_shard/{split}_meta.pkl
+        {shard_idx: [video_id, ...]}
+    <root>/how2/caps_shard/<CAPTION_PREFIX>{split}_{s}.{startends,caps_ids}_{starts,data}.npy
+        float32 (n, 2) [start, end] seconds; int32 (n, 32) token ids padded with -1
+    <root>/youcook/youcookii_annotations_trainval.json
+        {"database": {vid: {"annotations": [...], "subset": ...}}}
+    <root>/youcook/youcook_val.pkl
+        list of {"id": "<vid>_<clip>", "caption": str, ...}
     <root>/youcook/youcook_validation_feature_fps30_512/<vid>.npy
-    <root>/msrvtt/MSRVTT_JSFUSION_test.csv                     key,vid_key,video_id,sentence
-    <root>/msrvtt/MSRVTT_train.9k.csv, MSRVTT_train.7k.csv     video_id
-    <root>/msrvtt/MSRVTT_data.json                             {"videos": [...], "sentences": [{video_id, caption}]}
-    <root>/msrvtt/MSR_MC_test.csv                              tab-separated: vid_key, a1..a5, answer
+    <root>/msrvtt/MSRVTT_JSFUSION_test.csv
+        key,vid_key,video_id,sentence
+    <root>/msrvtt/MSRVTT_train.{9k,7k}.csv
+        column video_id
+    <root>/msrvtt/MSRVTT_data.json
+        {"videos": [...], "sentences": [{video_id, caption}]}
+    <root>/msrvtt/MSR_MC_test.csv
+        tab-separated: vid_key, a1..a5, answer
     <root>/msrvtt/msrvtt_feature_fps30_512/<video_id>.npy
-    <root>/coin/COIN.json                                      {"database": {vid: {subset, annotation: [...]}}}
+    <root>/coin/COIN.json
+        {"database": {vid: {subset, annotation: [...]}}}
     <root>/coin/coin_feature_fps30_512/<vid>.npy
-    <root>/how2-align/htm_align.json                           {vid: [[alignable, start, end, text], ...]}
+    <root>/how2-align/htm_align.json
+        {vid: [[alignable, start, end, text], ...]}
     <root>/how2-align/<vid>.npy
-    <root>/ground_truth/                                       synthetic corpus only: true alignments
+    <root>/ground_truth/
+        synthetic corpus only: true alignments
 """
 
 from __future__ import annotations
