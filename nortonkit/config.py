@@ -1,0 +1,459 @@
+"""Training configuration: frozen dataclasses, stored as YAML, with strict key checking.
+
+A run is described by one :class:`TrainConfig` holding five sections::
+
+    preset: norton            # nortonkit.presets: fills loss.* and the model's trainable/tau keys
+    model:     {...}          # nortonkit.encoders.EncoderConfig fields
+    loss:      {...}          # LossConfig: Eq. 1-8 hyper-parameters
+    optim:     {...}          # OptimConfig: Adam, warm-up + polynomial decay, clipping
+    data:      {...}          # DataConfig: corpus location, batch shape, sampling
+    retrieval: {...}          # RetrievalConfig: hard-negative batches (faiss)
+    train:     {...}          # RunConfig: steps, logging, checkpoints, devices, precision
+
+:func:`load_config` merges, in this order, the dataclass defaults, the preset, the YAML file and
+``key=value`` overrides (``optim.lr=1e-4``), and rejects unknown keys and ill-typed values with
+an error naming the key, the expected type and the value found. :func:`dump_config` writes the
+resolved configuration (every field explicit) atomically; training records it next to its
+outputs. Loop code unpacks these objects into plain keyword arguments: no function in an ops
+module ever receives a config object (HOUSE_STYLE R11).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = [
+    "LossConfig",
+    "OptimConfig",
+    "DataConfig",
+    "RetrievalConfig",
+    "RunConfig",
+    "TrainConfig",
+    "load_config",
+    "config_from_dict",
+    "config_to_dict",
+    "dump_config",
+    "parse_overrides",
+]
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Loss hyper-parameters (Norton Eq. 1-8); the presets of :mod:`nortonkit.presets` fill them.
+
+    Defaults are the paper's method as nortonkit implements it (the ``norton`` preset). The
+    temperatures are parameters of the model (``model.seq_logit_scale_learnable``,
+    ``model.clip_logit_scale``, ``model.init_temperature``), not loss settings.
+    """
+
+    # Eq. 1: L = clip_weight * L_clip + video_weight * L_video
+    clip_weight: float = 1.0  # weight of L_clip
+    video_weight: float = 0.1  # lambda; 0 disables L_video (ablations A, B)
+    # L_clip with faulty-negative exploitation (Eq. 7-8)
+    beta: float = 0.3  # weight of the OT plan in the targets; 0 = plain InfoNCE
+    fne_eps: float = 1.0  # entropic epsilon of the FNE plan, on the L_clip logits
+    clip_normalize: bool = True  # L2-normalise pooled vectors (cosine) before L_clip
+    # L_video (Eq. 2-6)
+    seq_len: int = 8  # K clips (captions) per sequence
+    measure: Literal["ot_bucket", "ot", "dtw", "mean"] = "ot_bucket"  # D(i, j) of Eq. 4
+    video_eps: float = 0.1  # entropic epsilon of the sequence plans
+    bucket_quantile: float = 0.3  # p = this bottom quantile of aligned-pair similarities
+    bucket_marginals: Literal["superglue", "uniform"] = "uniform"  # prompt-bucket marginals
+    renormalize: bool = False  # rescale each kept plan to mass K (official)
+    n_iters: int = 50  # Sinkhorn iterations (both plans)
+    dtw_gamma: float = 0.1  # soft-DTW smoothing for measure="dtw"
+    mask_same_video: bool = False  # drop same-video sequences from the L_video negatives
+    # clip-caption similarity inside L_video (Eq. 5)
+    similarity: Literal["lse", "mean"] = "lse"  # token soft-maximum, or pooled cosine (abl. C)
+    lse_temperature: float = 1.0  # alpha of Eq. 5 (-> 0: max over tokens)
+    lse_mask_mode: Literal["exact", "official"] = "exact"  # "official": padding leak
+    fusion_weight: float = 0.0  # weight of the pooled cosine fused with Eq. 5 (official 0.5)
+    minmax: bool = False  # official global min-max of every similarity matrix
+    minmax_detach: bool = False  # detach the min and max of that normalisation
+    chunk_size: int | None = None  # clips per block of the token similarity (memory bound)
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Adam with linear warm-up and polynomial decay (fairseq ``polynomial_decay``)."""
+
+    lr: float = 1e-5  # peak learning rate (paper: 1e-5)
+    betas: tuple[float, float] = (0.9, 0.98)  # Adam betas
+    eps: float = 1e-8  # Adam epsilon
+    weight_decay: float = 0.0  # L2 weight decay (Adam, not AdamW)
+    warmup_updates: int = 1000  # linear warm-up from 0 over this many updates
+    total_num_update: int = 1_000_000  # lr reaches end_lr at this update
+    end_lr: float = 0.0  # final learning rate
+    power: float = 1.0  # decay exponent (1 = linear)
+    clip_norm: float = 2.0  # global gradient-norm clipping; 0 disables it
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the HowTo100M-layout corpus lives and how batches are shaped and sampled."""
+
+    root: str = "artifacts/synthetic"  # data root in the released layout (nortonkit.data.layout)
+    synthetic: Literal["smoke", "default"] | None = None  # generate this corpus if root is empty
+    synthetic_seed: int = 0  # seed of the generated corpus
+    train_split: str = "train"  # how2_s3d_<split>.lst of the training videos
+    val_split: str = "val"  # held-out list used for validation
+    videos_per_batch: int = 64  # videos per step per rank (paper: 64)
+    clips_per_video: int = 16  # clip/caption pairs sampled per video (paper: 16)
+    min_clip_len: int = 3  # sampled clip length range, seconds (paper: 3-16 s)
+    max_clip_len: int = 16
+    max_video_len: int = 16  # frames kept per clip (one S3D feature per second)
+    max_text_len: int = 32  # caption-merging threshold, upper end (paper: 8-32 tokens)
+    min_text_len: int = 8  # caption-merging threshold, lower end
+    max_len: int = 48  # official length budget: max_len - max_video_len - 3 tokens kept (29)
+    with_replacement: bool = True  # clip centres drawn with replacement (official)
+    num_workers: int = 0  # DataLoader worker processes per rank
+    val_videos: int | None = None  # cap on validation videos (None = the whole list)
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """Retrieval-augmented hard-negative batches (nortonkit.retrieval)."""
+
+    mode: Literal["off", "fixed", "videoclip"] = "fixed"  # "off": shuffled list chunks
+    start_epoch: int = 1  # first epoch (1-based) whose batches come from retrieval
+    n_candidates: int = 192  # neighbours searched per query
+    n_centroids: int = 512  # IVF lists at full scale (adapted to the data size)
+    examples_per_centroid: int = 48  # k-means training vectors per list
+    nprobe: int = 1  # inverted lists visited per search
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The training loop: length, logging, validation, checkpoints, devices and precision."""
+
+    out_dir: str = "artifacts/runs/norton"  # checkpoints, logs, resolved config
+    seed: int = 1  # seed of every random stream (data, dropout, retrieval)
+    epochs: int = 10  # passes over the training batches (paper: 10)
+    max_steps: int | None = None  # stop after this many updates in total (None: epochs)
+    stop_after: int | None = None  # stop this process at this update, as if killed
+    log_every: int = 10  # updates between CSV / TensorBoard rows
+    val_every: int = 1024  # updates between validations (0: only at epoch ends)
+    save_every: int = 1024  # updates between checkpoints (0: only at epoch ends)
+    keep_last: int = 2  # step checkpoints kept besides last and best
+    resume: bool = True  # continue from out_dir/checkpoint_last.pt when it exists
+    init_checkpoint: str | None = None  # weights to start from (e.g. a VideoCLIP conversion)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # autocast of the encoders
+    tf32: bool = False  # GPU: TF32 tensor cores for float32 matmuls (the Eq. 5 similarity)
+    negatives: Literal["local", "global"] = "local"  # contrast within the rank or all ranks
+    progress: bool = True  # tqdm progress bar (rank 0)
+    tensorboard: bool = True  # TensorBoard scalars under out_dir/tb (rank 0)
+    deterministic: bool = True  # torch.use_deterministic_algorithms (warn only)
+    threads: int | None = None  # torch CPU threads per process (None: torch's default)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A complete, resolved training run (see the module docstring for the YAML layout)."""
+
+    preset: str = "norton"  # name in nortonkit.presets.PRESETS
+    model: Any = None  # nortonkit.encoders.EncoderConfig (filled by load_config)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    train: RunConfig = field(default_factory=RunConfig)
+
+
+_SECTIONS: dict[str, type] = {
+    "loss": LossConfig,
+    "optim": OptimConfig,
+    "data": DataConfig,
+    "retrieval": RetrievalConfig,
+    "train": RunConfig,
+}
+
+
+def _model_class() -> type:
+    from .encoders import EncoderConfig  # lazy: keeps `import nortonkit.config` light
+
+    return EncoderConfig
+
+
+# ----------------------------------------------------------------------------- type checking
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is tuple:
+        return "a list of " + ", ".join(_type_name(a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return "null"
+    return {float: "a number", int: "an integer", bool: "true/false", str: "a string"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
+
+
+_NO = object()
+_YAML_TRUE = ("on", "yes", "true", "y")
+_YAML_FALSE = ("off", "no", "false", "n")
+
+
+def _coerce(value: Any, tp: Any) -> Any:
+    """``value`` converted to ``tp``, or ``_NO`` when it does not fit."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if isinstance(value, bool):  # YAML 1.1 reads off/no/on/yes as booleans
+            spelled = [c for c in choices if isinstance(c, str) and
+                       c.lower() in (_YAML_TRUE if value else _YAML_FALSE)]
+            return spelled[0] if len(spelled) == 1 else _NO
+        return value if value in choices else _NO
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            out = _coerce(value, arg)
+            if out is not _NO:
+                return out
+        return _NO
+    if tp is type(None):
+        return None if value is None else _NO
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            return _NO
+        out = tuple(_coerce(v, a) for v, a in zip(value, args))
+        return _NO if any(o is _NO for o in out) else out
+    if tp is bool:
+        return value if isinstance(value, bool) else _NO
+    if tp is int:
+        return value if isinstance(value, int) and not isinstance(value, bool) else _NO
+    if tp is float:
+        if isinstance(value, bool):
+            return _NO
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e-5" as a string
+            try:
+                return float(value)
+            except ValueError:
+                return _NO
+        return _NO
+    if tp is str:
+        return value if isinstance(value, str) else _NO
+    if isinstance(tp, type):
+        return value if isinstance(value, tp) else _NO
+    return value
+
+
+def _unknown_key(where: str, key: str, allowed: Sequence[str]) -> ValueError:
+    close = difflib.get_close_matches(key, allowed, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return ValueError(
+        f"{where}{key}: unknown config key{hint} (known keys: {', '.join(sorted(allowed))})"
+    )
+
+
+def _build(cls: type, values: Mapping[str, Any], where: str) -> Any:
+    """Instantiate dataclass ``cls`` from ``values`` with key and type checks."""
+    if not isinstance(values, Mapping):
+        raise ValueError(f"{where.rstrip('.')}: expected a mapping, got {type(values).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in values.items():
+        if key not in names:
+            raise _unknown_key(where, str(key), names)
+        tp = hints.get(key, Any)
+        out = _coerce(value, tp)
+        if out is _NO:
+            raise ValueError(f"{where}{key}: expected {_type_name(tp)}, got {value!r}")
+        kwargs[key] = out
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{where.rstrip('.') or cls.__name__}: {e}") from None
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def _deep_merge(base: dict, update: Mapping) -> dict:
+    out = dict(base)
+    for k, v in update.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = _deep_merge(dict(out[k]), v)
+        else:
+            out[k] = v
+    return out
+
+
+def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
+    """Turn ``["optim.lr=1e-4", "train.epochs=2"]`` into a nested mapping.
+
+    Values are parsed as YAML scalars (``true``, ``null``, ``[0.9, 0.98]``, numbers).
+
+    >>> parse_overrides(["optim.lr=1e-4", "train.resume=false", "preset=videoclip"])
+    {'optim': {'lr': 0.0001}, 'train': {'resume': False}, 'preset': 'videoclip'}
+    >>> parse_overrides(["optim.lr"])
+    Traceback (most recent call last):
+    ...
+    ValueError: override 'optim.lr': expected key=value (e.g. optim.lr=1e-4)
+    """
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, raw = str(item).partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"override {item!r}: expected key=value (e.g. optim.lr=1e-4)")
+        value = yaml.safe_load(raw) if raw.strip() else None
+        if isinstance(value, str):  # "1e-4" style floats that YAML 1.1 leaves as strings
+            try:
+                value = float(value) if any(c in value for c in ".eE") else value
+            except ValueError:
+                pass
+        node = out
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"override {item!r}: {p!r} is both a value and a section")
+        node[parts[-1]] = value
+    return out
+
+
+def config_from_dict(raw: Mapping[str, Any], source: str = "<dict>") -> TrainConfig:
+    """Resolve a nested mapping (file contents + overrides) into a :class:`TrainConfig`.
+
+    The preset named by ``raw["preset"]`` (default ``"norton"``) provides the values of the
+    keys it sets; keys given in ``raw`` win over the preset.
+
+    >>> cfg = config_from_dict({"preset": "videoclip", "optim": {"lr": 1e-4}})
+    >>> cfg.loss.video_weight, cfg.loss.beta, cfg.optim.lr
+    (0.0, 0.0, 0.0001)
+    >>> config_from_dict({"optim": {"lrr": 1e-4}})
+    Traceback (most recent call last):
+    ...
+    ValueError: optim.lrr: unknown config key; did you mean 'lr'? (known keys: ...)
+    """
+    from .presets import preset_values
+
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
+    top = ["preset", "model", *_SECTIONS]
+    for key in raw:
+        if key not in top:
+            raise _unknown_key("", str(key), top)
+    preset = raw.get("preset", "norton")
+    if not isinstance(preset, str):
+        raise ValueError(f"preset: expected a preset name (a string), got {preset!r}")
+    merged = _deep_merge(preset_values(preset), {k: v for k, v in raw.items() if k != "preset"})
+    sections = {}
+    for name, cls in _SECTIONS.items():
+        section = merged.get(name) or {}
+        sections[name] = _build(cls, section, f"{name}.")
+    model = _build(_model_class(), merged.get("model") or {}, "model.")
+    return TrainConfig(preset=preset, model=model, **sections)
+
+
+def load_config(path: str | os.PathLike | None, overrides: Sequence[str] = ()) -> TrainConfig:
+    """Read a YAML training config, apply ``key=value`` overrides and resolve the preset.
+
+    Parameters
+    ----------
+    path : a YAML file (see the module docstring), or None for the defaults.
+    overrides : strings ``"section.key=value"``; they win over the file.
+
+    Returns
+    -------
+    TrainConfig, every field resolved.
+
+    Raises
+    ------
+    ValueError naming the file and the key for unknown keys, ill-typed values and unknown
+    presets; FileNotFoundError when ``path`` does not exist.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "run.yaml"
+    >>> _ = p.write_text("preset: norton-official\\noptim: {lr: 2.0e-5}\\n")
+    >>> cfg = load_config(p, ["train.epochs=2"])
+    >>> cfg.loss.bucket_marginals, cfg.model.trainable, cfg.optim.lr, cfg.train.epochs
+    ('superglue', 'layernorm_only', 2e-05, 2)
+    """
+    import yaml
+
+    raw: dict[str, Any] = {}
+    source = "<defaults>"
+    if path is not None:
+        source = str(path)
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"{p}: config file not found")
+        try:
+            loaded = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as e:
+            raise ValueError(f"{p}: not valid YAML: {e}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, Mapping):
+            raise ValueError(
+                f"{p}: expected a mapping at the top level, got {type(loaded).__name__}"
+            )
+        raw = dict(loaded)
+    raw = _deep_merge(raw, parse_overrides(overrides))
+    try:
+        return config_from_dict(raw, source)
+    except ValueError as e:
+        raise ValueError(f"{source}: {e}") from None
+
+
+def config_to_dict(config: TrainConfig) -> dict[str, Any]:
+    """The configuration as plain YAML-ready data (tuples become lists).
+
+    >>> d = config_to_dict(config_from_dict({}))
+    >>> d["preset"], d["optim"]["betas"]
+    ('norton', [0.9, 0.98])
+    """
+
+    def plain(x: Any) -> Any:
+        if dataclasses.is_dataclass(x) and not isinstance(x, type):
+            return {f.name: plain(getattr(x, f.name)) for f in dataclasses.fields(x)}
+        if isinstance(x, (list, tuple)):
+            return [plain(v) for v in x]
+        if isinstance(x, Mapping):
+            return {k: plain(v) for k, v in x.items()}
+        if isinstance(x, Path):
+            return str(x)
+        return x
+
+    return plain(config)
+
+
+def dump_config(config: TrainConfig, path: str | os.PathLike) -> Path:
+    """Write the resolved configuration as YAML, atomically; reading it back gives ``config``.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "config.yaml"
+    >>> cfg = config_from_dict({"preset": "tempclr"})
+    >>> load_config(dump_config(cfg, p)) == cfg
+    True
+    """
+    import yaml
+
+    from .io import atomic_write
+
+    path = Path(path)
+    text = yaml.safe_dump(config_to_dict(config), sort_keys=False, default_flow_style=None)
+    with atomic_write(path, "w") as f:
+        f.write(text)
+    return path
