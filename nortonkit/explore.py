@@ -7,13 +7,27 @@ bucket (Eq. 6), the mass each clip and caption sends to the bucket, and agreemen
 ground truth where it is known. ``nortonkit.widgets`` only wires sliders to this function and
 ``nortonkit.viz`` draws the result, so tests and papermill drive the same code headlessly.
 
-Clip ``i`` is the stretch of video around caption ``i``'s ASR timestamps (as in pre-training),
-so the "originally aligned pairs" that set the bucket value are the diagonal ``(i, i)``.
+Examples come from three places:
+
+* :func:`example_from_synthetic`: a video of :func:`nortonkit.data.synthetic.synthetic_example`,
+  cut into one clip around each caption's ASR timestamps (as in pre-training), so the
+  "originally aligned pairs" that set the bucket value are the diagonal ``(i, i)``;
+* :func:`example_from_data_root`: an HTM-Align video of a data root (the synthetic corpus or a
+  real copy), cut into a regular grid of clips; each caption's original pair is the clip that
+  holds the middle of its timestamps (``AlignmentExample.anchors``);
+* :func:`example_from_encoder`: any features and captions, encoded by a trained model.
+
+:func:`explorer_examples` builds the picker's catalogue of (lazily built) examples.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import json
+import math
+import os
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -22,8 +36,16 @@ from torch import Tensor
 from .alignment import dtw
 from .masking import pad_sequences
 from .similarity import token_lse_similarity
-from .sinkhorn import bucket_sinkhorn, bucket_value_from_quantile, sinkhorn
-from .validation import check_int_at_least, check_open_unit, check_positive, check_tensor
+from .sinkhorn import bucket_sinkhorn, sinkhorn
+from .validation import (
+    check_choice,
+    check_finite,
+    check_int_at_least,
+    check_mask,
+    check_open_unit,
+    check_positive,
+    check_tensor,
+)
 
 __all__ = [
     "AlignmentExample",
@@ -31,12 +53,17 @@ __all__ = [
     "explore_alignment",
     "example_from_synthetic",
     "example_from_encoder",
+    "example_from_data_root",
+    "explorer_examples",
     "clip_windows",
+    "grid_clips",
 ]
+
+_CHATTER_SEED = 12345  # the fixed random direction the oracle gives to pure chatter
 
 
 class AlignmentExample(NamedTuple):
-    """One video cut into clips around its captions.
+    """One video cut into clips, with its captions.
 
     Attributes
     ----------
@@ -49,6 +76,9 @@ class AlignmentExample(NamedTuple):
     truth : shape (M, N) bool, ``truth[i, j]`` = clip ``i`` shows what caption ``j`` says;
         a caption with an all-False column has no visual counterpart. ``None`` if unknown.
     title : a short description of the example.
+    anchors : shape (N,) int64, the clip each caption was originally paired with (its ASR
+        timestamps), ``-1`` for none. ``None`` (default) means the diagonal, clip ``j`` for
+        caption ``j``.
     """
 
     clip_tokens: Tensor
@@ -59,6 +89,7 @@ class AlignmentExample(NamedTuple):
     caption_labels: list[str]
     truth: Tensor | None
     title: str
+    anchors: Tensor | None = None
 
 
 class ExplorerResult(NamedTuple):
@@ -73,7 +104,7 @@ class ExplorerResult(NamedTuple):
         so that a clip or caption that aligns fully carries mass 1.
     clip_to_bucket : shape (M,), fraction of each clip's mass sent to the bucket.
     caption_to_bucket : shape (N,), fraction of each caption's mass sent to the bucket.
-    bucket_value : the bucket value ``p`` (k-th smallest diagonal similarity).
+    bucket_value : the bucket value ``p`` (k-th smallest similarity of the original pairs).
     agreement : metric name -> value; empty without ground truth (see :func:`_agreement`).
     """
 
@@ -85,6 +116,56 @@ class ExplorerResult(NamedTuple):
     caption_to_bucket: Tensor
     bucket_value: float
     agreement: dict[str, float]
+
+
+def _check_example(example: AlignmentExample) -> tuple[int, int]:
+    if not isinstance(example, AlignmentExample):
+        raise ValueError(f"example: expected an AlignmentExample, got {type(example).__name__}")
+    m, _, d = check_tensor("example.clip_tokens", example.clip_tokens, ndim=3).shape
+    n = check_tensor("example.caption_tokens", example.caption_tokens, ndim=3,
+                     shape=(d,)).shape[0]
+    check_mask("example.clip_mask", example.clip_mask, example.clip_tokens.shape[:2])
+    check_mask("example.caption_mask", example.caption_mask, example.caption_tokens.shape[:2])
+    if m == 0 or n == 0:
+        raise ValueError(f"example: expected at least one clip and one caption, got M={m}, N={n}")
+    for name, mask in (("example.clip_mask", example.clip_mask),
+                       ("example.caption_mask", example.caption_mask)):
+        empty = (~mask.any(1)).nonzero().flatten().tolist()
+        if empty:
+            raise ValueError(f"{name}: rows {empty[:5]} have no valid token; expected >= 1 each")
+    check_finite("example.clip_tokens", example.clip_tokens, example.clip_mask[..., None])
+    check_finite("example.caption_tokens", example.caption_tokens,
+                 example.caption_mask[..., None])
+    if len(example.clip_labels) != m or len(example.caption_labels) != n:
+        raise ValueError(
+            f"example.clip_labels, example.caption_labels: expected lengths (M, N) = ({m}, {n}), "
+            f"got ({len(example.clip_labels)}, {len(example.caption_labels)})"
+        )
+    if example.truth is not None:
+        if not isinstance(example.truth, Tensor) or tuple(example.truth.shape) != (m, n):
+            got = tuple(example.truth.shape) if isinstance(example.truth, Tensor) else \
+                type(example.truth).__name__
+            raise ValueError(f"example.truth: expected shape (M, N) = ({m}, {n}), got {got}")
+    if example.anchors is not None:
+        a = example.anchors
+        if not isinstance(a, Tensor) or a.shape != (n,) or a.is_floating_point():
+            got = f"{tuple(a.shape)} {a.dtype}" if isinstance(a, Tensor) else type(a).__name__
+            raise ValueError(f"example.anchors: expected an integer tensor of shape (N,) = "
+                             f"({n},), got {got}")
+        if bool(((a < -1) | (a >= m)).any()):
+            raise ValueError(f"example.anchors: expected clip indices in [-1, {m}), got range "
+                             f"[{int(a.min())}, {int(a.max())}]")
+    return m, n
+
+
+def _original_pairs(sim: Tensor, anchors: Tensor | None) -> Tensor:
+    """Similarities of the originally paired (clip, caption), shape (K,)."""
+    if anchors is None:
+        return torch.diagonal(sim)  # (min(M, N),)
+    cols = (anchors >= 0).nonzero().flatten()
+    if len(cols) == 0:  # no timestamps at all: every pair is a candidate
+        return sim.flatten()
+    return sim[anchors[cols], cols]
 
 
 def explore_alignment(
@@ -100,20 +181,25 @@ def explore_alignment(
     ----------
     example : an :class:`AlignmentExample` with ``M`` clips and ``N`` captions.
     alpha : log-sum-exp temperature of Eq. 5 (alpha -> 0: max over tokens).
-    bucket_quantile : the bucket value is the k-th smallest diagonal similarity,
-        ``k = int(bucket_quantile * min(M, N))``.
+    bucket_quantile : the bucket value ``p`` is the k-th *smallest* similarity of the ``K``
+        originally paired (clip, caption), ``k = max(1, int(bucket_quantile * K))``.
     eps : entropic regularisation of both transport problems.
     n_iters : Sinkhorn iterations.
 
     Returns
     -------
     ExplorerResult
+        ``similarity``, ``dtw_path``, ``ot_plan``, ``bucket_plan`` of shape (M, N),
+        ``clip_to_bucket`` (M,), ``caption_to_bucket`` (N,), ``bucket_value``, ``agreement``.
 
     Notes
     -----
-    Norton Eq. 5 (similarity), Eq. 2-3 (vanilla OT) and Eq. 6 (prompt bucket, SuperGlue
-    marginals ``1/(M+N)`` per clip and caption). Bucket fractions are
-    ``1 - (M + N) * row_sum`` and ``1 - (M + N) * col_sum``.
+    Norton Eq. 5 (similarity), Eq. 2-3 (vanilla OT, :math:`\max_Q \langle Q, S\rangle +
+    \varepsilon H(Q)` with uniform marginals) and Eq. 6 (the prompt bucket: ``S`` grows one row
+    and one column of value ``p``; SuperGlue marginals ``1/(M+N)`` per clip and caption).
+    Bucket fractions are ``1 - (M + N) * row_sum`` and ``1 - (M + N) * col_sum``. Unlike
+    :func:`nortonkit.sinkhorn.bucket_value_from_quantile`, ``k`` is at least 1, so that every
+    slider position of the explorer is valid for short videos.
 
     Examples
     --------
@@ -125,22 +211,25 @@ def explore_alignment(
     >>> r = explore_alignment(ex, eps=0.1)
     >>> r.similarity.shape, r.dtw_path.shape, round(float(r.ot_plan.sum()), 4)
     (torch.Size([4, 4]), torch.Size([4, 4]), 4.0)
+    >>> bool(((r.caption_to_bucket >= 0) & (r.caption_to_bucket <= 1)).all())
+    True
     """
     check_positive("alpha", alpha)
     check_positive("eps", eps)
     check_int_at_least("n_iters", n_iters, 1)
     check_open_unit("bucket_quantile", bucket_quantile)
+    m, n = _check_example(example)
     sim = token_lse_similarity(example.clip_tokens, example.clip_mask, example.caption_tokens,
                                example.caption_mask, alpha=alpha)  # (M, N)
-    m, n = sim.shape
     path = dtw(-sim[None], return_path=True).path[0]  # (M, N)
     ot_plan = sinkhorn(sim, eps=eps, n_iters=n_iters).plan * m  # (M, N), total mass M
-    diag = torch.diagonal(sim)  # (min(M, N),)
-    p = bucket_value_from_quantile(diag, bucket_quantile)
+    pairs = _original_pairs(sim, example.anchors)  # (K,)
+    k = max(1, int(bucket_quantile * len(pairs)))
+    p = pairs.detach().kthvalue(k).values
     bplan = bucket_sinkhorn(sim, p, eps=eps, n_iters=n_iters, marginals="superglue").plan
-    bplan = bplan * (m + n)  # each real row / column carries mass 1 when fully aligned
-    clip_to_bucket = (1 - bplan.sum(1)).clamp(0, 1)
-    caption_to_bucket = (1 - bplan.sum(0)).clamp(0, 1)
+    bplan = bplan * (m + n)  # (M, N): a real row / column carries mass 1 when fully aligned
+    clip_to_bucket = (1 - bplan.sum(1)).clamp(0, 1)  # (M,)
+    caption_to_bucket = (1 - bplan.sum(0)).clamp(0, 1)  # (N,)
     agreement = {} if example.truth is None else _agreement(
         example.truth, path, ot_plan, bplan, caption_to_bucket)
     return ExplorerResult(sim, path, ot_plan, bplan, clip_to_bucket, caption_to_bucket,
@@ -191,30 +280,95 @@ def clip_windows(caption_spans: Tensor, duration: int, min_len: int = 3,
     return torch.stack([s, e], 1).long()
 
 
+def grid_clips(duration: int, start_s: float = 0.0, window_s: float | None = None,
+               clip_s: int = 8) -> Tensor:
+    """A regular grid of clips ``[start, end)`` in seconds covering a window, shape (M, 2).
+
+    Parameters
+    ----------
+    duration : seconds of features ``T``.
+    start_s : window start (seconds).
+    window_s : window length; ``None`` runs to the end of the video.
+    clip_s : clip length (the last clip may be shorter).
+
+    Returns
+    -------
+    Tensor of shape (M, 2), int64.
+
+    Notes
+    -----
+    HTM-Align scores sentences against a timeline rather than against their own ASR clips
+    (Norton App. D); a fixed grid keeps the annotated segments out of the clip boundaries.
+
+    Examples
+    --------
+    >>> grid_clips(30, clip_s=8).tolist()
+    [[0, 8], [8, 16], [16, 24], [24, 30]]
+    >>> grid_clips(100, start_s=10, window_s=20, clip_s=8).tolist()
+    [[10, 18], [18, 26], [26, 30]]
+    """
+    check_int_at_least("duration", duration, 1)
+    check_int_at_least("clip_s", clip_s, 1)
+    if not 0 <= start_s < duration:
+        raise ValueError(f"start_s: expected a value in [0, {duration}), got {start_s}")
+    if window_s is not None:
+        check_positive("window_s", window_s)
+    s0 = int(math.floor(start_s))
+    end = duration if window_s is None else min(duration, int(math.ceil(start_s + window_s)))
+    starts = torch.arange(s0, end, clip_s)
+    return torch.stack([starts, (starts + clip_s).clamp(max=end)], 1)
+
+
 def _frames(features: Tensor, windows: Tensor) -> tuple[Tensor, Tensor]:
     clips = [features[s:e] for s, e in windows.tolist()]
     return pad_sequences(clips)
+
+
+def _oracle_caption_tokens(caption_features: Tensor) -> list[Tensor]:
+    """One token per caption; chatter (zero oracle vector) gets a fixed random direction."""
+    gen = torch.Generator().manual_seed(_CHATTER_SEED)
+    chatter = torch.randn(caption_features.shape[1], generator=gen)
+    caps = caption_features.float().clone()
+    caps[caps.norm(dim=1) == 0] = chatter / chatter.norm()
+    return [c[None] for c in caps]
 
 
 def example_from_synthetic(example, word_tokens: list[Tensor] | None = None,
                            max_clip_len: int = 16) -> AlignmentExample:
     """An :class:`AlignmentExample` from :func:`nortonkit.data.synthetic.synthetic_example`.
 
-    Frame tokens are the per-second features inside each caption's clip window. Word tokens are
-    ``word_tokens`` when given (e.g. from a trained text encoder), otherwise the generator's
-    oracle sentence embedding as a single token (chatter, which the oracle maps to zero, gets a
-    fixed random direction). The ground truth marks clip ``i`` for caption ``j`` when the clip
-    overlaps the true span of the step that caption ``j`` describes.
+    Parameters
+    ----------
+    example : a :class:`nortonkit.data.synthetic.SyntheticExample` with ``N`` captions.
+    word_tokens : ``N`` tensors of shape (T_j, D), e.g. from a trained text encoder; default the
+        generator's oracle sentence embedding as a single token (chatter, which the oracle maps
+        to zero, gets a fixed random direction).
+    max_clip_len : longest clip in seconds.
+
+    Returns
+    -------
+    AlignmentExample
+        ``M = N`` clips, one per caption: the per-second features inside each caption's clip
+        window (:func:`clip_windows`). ``truth[i, j]`` when clip ``i`` overlaps the true span of
+        the step that caption ``j`` describes.
+
+    Notes
+    -----
+    The clip-per-caption cut of Norton's pre-training (Sec. 3.1: clips and captions are paired
+    by ASR timestamps), so the diagonal holds the "originally aligned pairs" of Eq. 6.
+
+    Examples
+    --------
+    >>> from nortonkit.data.synthetic import synthetic_example
+    >>> ex = example_from_synthetic(synthetic_example(seed=0, n_steps=3))
+    >>> ex.clip_tokens.shape[0] == ex.caption_tokens.shape[0] == len(ex.caption_labels)
+    True
     """
     feats = example.features.float()
     windows = clip_windows(example.caption_spans, len(feats), max_len=max_clip_len)
     clips, clip_mask = _frames(feats, windows)
     if word_tokens is None:
-        gen = torch.Generator().manual_seed(12345)
-        chatter = torch.randn(feats.shape[1], generator=gen)
-        caps = example.caption_features.float().clone()
-        caps[caps.norm(dim=1) == 0] = chatter / chatter.norm()
-        word_tokens = [c[None] for c in caps]
+        word_tokens = _oracle_caption_tokens(example.caption_features)
     cap_tokens, cap_mask = pad_sequences(word_tokens)
     step = example.aligned_step_per_caption
     truth = torch.zeros(len(windows), len(step), dtype=torch.bool)
@@ -232,21 +386,272 @@ def example_from_synthetic(example, word_tokens: list[Tensor] | None = None,
 def example_from_encoder(model, features: np.ndarray | Tensor, caption_spans: Tensor,
                          captions: list[str], tokenizer, truth: Tensor | None = None,
                          title: str = "video", max_clip_len: int = 16,
-                         max_text_len: int = 32) -> AlignmentExample:
+                         max_text_len: int = 32, windows: Tensor | None = None,
+                         anchors: Tensor | None = None,
+                         device: str | torch.device = "cpu") -> AlignmentExample:
     """An :class:`AlignmentExample` encoded by a :class:`nortonkit.encoders.DualEncoder`.
 
-    ``features`` (T, 512) per-second video features; ``caption_spans`` (N, 2) ASR seconds.
-    The tokens are the encoders' last hidden states restricted to the valid frame / word
-    positions (CLS excluded), as in Norton's fine-grained similarity.
+    Parameters
+    ----------
+    model : a DualEncoder (moved to ``device`` and put in eval mode).
+    features : shape (T, 512), per-second video features.
+    caption_spans : shape (N, 2), ASR seconds of each caption.
+    captions : length N, caption texts.
+    tokenizer : a bert-base-uncased tokenizer (:func:`nortonkit.data.text.load_tokenizer`).
+    truth : shape (M, N) bool, optional.
+    windows : shape (M, 2), clip ``[start, end)`` seconds; default one clip per caption
+        (:func:`clip_windows`).
+    anchors : shape (N,), see :class:`AlignmentExample`.
+    device : where to run the encoders; the returned tokens are on the CPU.
+
+    Returns
+    -------
+    AlignmentExample
+        Tokens are the encoders' last hidden states restricted to the valid frame / word
+        positions (CLS excluded), as in Norton's fine-grained similarity (Eq. 5).
+
+    Examples
+    --------
+    >>> from nortonkit.encoders import DualEncoder, EncoderConfig
+    >>> from nortonkit.data.text import load_tokenizer
+    >>> _ = torch.manual_seed(0)
+    >>> model = DualEncoder(EncoderConfig(preset="tiny"))
+    >>> ex = example_from_encoder(model, torch.randn(20, 512), torch.tensor([[1., 4.], [9., 15.]]),
+    ...                           ["whisk the eggs", "fry the onion"], load_tokenizer())
+    >>> ex.clip_tokens.shape[0], ex.caption_mask.shape[0], ex.clip_labels
+    (2, 2, ['1-4 s', '9-15 s'])
     """
     feats = torch.as_tensor(np.asarray(features), dtype=torch.float32)
-    windows = clip_windows(caption_spans, len(feats), max_len=max_clip_len)
+    check_tensor("features", feats, ndim=2)
+    if windows is None:
+        windows = clip_windows(caption_spans, len(feats), max_len=max_clip_len)
     clips, clip_mask = _frames(feats, windows)
-    model.eval()
-    video = model.encode_video(clips, clip_mask)
+    model.to(device).eval()
+    video = model.encode_video(clips.to(device), clip_mask.to(device))
     enc = tokenizer(list(captions), padding=True, truncation=True, max_length=max_text_len,
                     return_tensors="pt")
-    text = model.encode_text(enc["input_ids"], enc["attention_mask"].bool())
+    text = model.encode_text(enc["input_ids"].to(device),
+                             enc["attention_mask"].bool().to(device))
     labels = [f"{s}-{e} s" for s, e in windows.tolist()]
-    return AlignmentExample(video.tokens, video.mask, text.tokens, text.mask, labels,
-                            list(captions), truth, title)
+    return AlignmentExample(video.tokens.float().cpu(), video.mask.cpu(),
+                            text.tokens.float().cpu(), text.mask.cpu(), labels, list(captions),
+                            truth, title, anchors)
+
+
+@lru_cache(maxsize=2)
+def _oracle_world(config_json: str):
+    from .data.synthetic import NoiseConfig, SyntheticConfig, build_world
+
+    cfg = json.loads(config_json)
+    cfg["noise"] = NoiseConfig(**cfg.get("noise", {}))
+    return build_world(SyntheticConfig(**cfg))
+
+
+def _load_model(checkpoint: Any):
+    from .checkpoint import load_checkpoint
+    from .encoders import DualEncoder
+
+    if isinstance(checkpoint, DualEncoder):
+        return checkpoint
+    if not isinstance(checkpoint, (str, os.PathLike)):
+        raise ValueError(f"checkpoint: expected a path or a DualEncoder, got "
+                         f"{type(checkpoint).__name__}")
+    return load_checkpoint(checkpoint).model
+
+
+def example_from_data_root(
+    data_root: Any,
+    video_id: str,
+    checkpoint: Any = None,
+    *,
+    start_s: float = 0.0,
+    window_s: float | None = 96.0,
+    clip_s: int = 8,
+    device: str | torch.device = "cpu",
+    tokenizer: Any = None,
+) -> AlignmentExample:
+    """An HTM-Align video of a data root as an :class:`AlignmentExample`.
+
+    Parameters
+    ----------
+    data_root : path-like or :class:`nortonkit.data.layout.DataRoot`, with
+        ``how2-align/htm_align.json`` and ``how2-align/<video_id>.npy`` (real or synthetic).
+    video_id : the video.
+    checkpoint : a checkpoint directory (:func:`nortonkit.checkpoint.load_checkpoint`) or a
+        loaded DualEncoder. ``None`` uses the synthetic world's oracle (raw frame features and
+        the oracle caption embedding; synthetic corpora only).
+    start_s, window_s : the time window shown (``window_s=None``: to the end of the video);
+        captions whose timestamps' middle lies in the window are kept.
+    clip_s : clip length of the regular grid (:func:`grid_clips`).
+    device : where a checkpoint's encoders run.
+    tokenizer : default :func:`nortonkit.data.text.load_tokenizer`.
+
+    Returns
+    -------
+    AlignmentExample
+        ``M`` grid clips x ``N`` captions. ``truth[i, j]``: caption ``j`` is alignable and clip
+        ``i`` overlaps its annotated segment. ``anchors[j]``: the clip holding the middle of
+        caption ``j``'s ASR timestamps (a synthetic corpus keeps them under
+        ``ground_truth/htm_align.json``; a real HTM-Align file stores the annotated segment
+        in place of the ASR time for alignable sentences, so there the anchors of those
+        sentences follow the annotation).
+
+    Notes
+    -----
+    Norton App. D (HTM-Align: 80 videos with manually checked sentence alignments).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from nortonkit.data.synthetic import ensure_corpus
+    >>> root = ensure_corpus(tempfile.mkdtemp(), "smoke")
+    >>> vid = sorted(json.loads(root.htm_align_json.read_text()))[0]
+    >>> ex = example_from_data_root(root, vid, window_s=48)
+    >>> ex.clip_labels[:2], ex.truth.shape[0]
+    (['0-8 s', '8-16 s'], 6)
+    """
+    from .data.htm_align import load_htm_align
+    from .data.layout import DataRoot
+    from .data.synthetic import load_manifest
+
+    root = data_root if isinstance(data_root, DataRoot) else DataRoot(data_root)
+    videos = load_htm_align(root, on_missing="skip")
+    if video_id not in videos.video_ids:
+        raise ValueError(f"video_id: expected one of the {len(videos)} HTM-Align videos of "
+                         f"{root.htm_align_json} (e.g. {videos.video_ids[:3]}), got {video_id!r}")
+    video = videos[videos.video_ids.index(video_id)]
+    feats = video.features.float()
+    windows = grid_clips(len(feats), start_s, window_s, clip_s)  # (M, 2)
+    spans = video.segments.clone()  # (S, 2)
+    manifest = load_manifest(root.root)
+    gt_path = root.ground_truth / "htm_align.json"
+    if manifest is not None and gt_path.is_file():
+        asr = json.loads(gt_path.read_text()).get(video_id, {}).get("asr")
+        if asr is not None and len(asr) == len(spans):
+            spans = torch.tensor(asr, dtype=torch.float32).reshape(-1, 2)
+    mid = spans.mean(1)  # (S,)
+    lo, hi = int(windows[0, 0]), int(windows[-1, 1])
+    keep = ((mid >= lo) & (mid < hi)).nonzero().flatten()
+    if len(keep) == 0:
+        raise ValueError(f"start_s, window_s: no caption of {video_id!r} has its timestamps in "
+                         f"[{lo}, {hi}) s; expected at least one (video is {len(feats)} s)")
+    texts = [video.texts[j] for j in keep.tolist()]
+    seg = video.segments[keep]  # (N, 2) annotated segments of alignable captions
+    truth = video.alignable[keep][None] & (windows[:, :1] < seg[None, :, 1]) & \
+        (windows[:, 1:] > seg[None, :, 0])  # (M, N)
+    inside = (windows[:, :1] <= mid[keep][None]) & (mid[keep][None] < windows[:, 1:])  # (M, N)
+    anchors = torch.where(inside.any(0), inside.float().argmax(0), -1).long()  # (N,)
+    title = f"{video_id} ({lo}-{hi} s)"
+    if checkpoint is not None:
+        from .data.text import load_tokenizer
+
+        tok = load_tokenizer() if tokenizer is None else tokenizer
+        return example_from_encoder(_load_model(checkpoint), feats, spans[keep], texts, tok,
+                                    truth=truth, title=title, windows=windows, anchors=anchors,
+                                    device=device)
+    if manifest is None:
+        raise ValueError(
+            f"checkpoint: required for {root.root} (no synthetic-corpus manifest there, so no "
+            "oracle encoder); pass a checkpoint directory"
+        )
+    world = _oracle_world(json.dumps(manifest["config"], sort_keys=True))
+    caps = torch.from_numpy(np.stack([world.embed_text(t) for t in texts])).float()
+    cap_tokens, cap_mask = pad_sequences(_oracle_caption_tokens(caps))
+    clips, clip_mask = _frames(feats, windows)
+    labels = [f"{s}-{e} s" for s, e in windows.tolist()]
+    return AlignmentExample(clips, clip_mask, cap_tokens, cap_mask, labels, texts, truth, title,
+                            anchors)
+
+
+# The in-memory synthetic videos of the picker: (name, n_steps, NoiseConfig overrides).
+_SYNTHETIC_KINDS = (
+    ("clean narration", 4, dict(irrelevant_rate=0.0, async_rate=0.0, extra_sentence_rate=0.0,
+                                unnarrated_rate=0.0)),
+    ("HTM-Align-like noise", 6, {}),
+    ("asynchronous narration", 6, dict(irrelevant_rate=0.0, async_rate=1.0, unnarrated_rate=0.0)),
+    ("mostly irrelevant speech", 5, dict(irrelevant_rate=0.8, unnarrated_rate=0.0)),
+)
+
+
+def explorer_examples(
+    data_root: Any = None,
+    checkpoint: Any = None,
+    dataset: str = "synthetic",
+    smoke: bool = False,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    max_videos: int | None = None,
+) -> dict[str, Callable[[], AlignmentExample]]:
+    """The explorer's picker: example name -> function that builds it (on first selection).
+
+    Parameters
+    ----------
+    data_root : ``None`` for in-memory synthetic videos (:func:`example_from_synthetic`);
+        otherwise a data root whose HTM-Align videos are listed (:func:`example_from_data_root`).
+    checkpoint : checkpoint directory; with ``data_root`` it encodes the videos (required for
+        real data). The in-memory synthetic videos always use the oracle embedding.
+    dataset : ``"synthetic"`` or ``"htm_align"`` (the latter needs ``data_root``).
+    smoke : keep two examples only (papermill smoke runs).
+    seed : seed of the synthetic videos.
+    device : where a checkpoint's encoders run.
+    max_videos : list at most this many data-root videos.
+
+    Returns
+    -------
+    dict of str to callable
+        Ordered; each callable returns an :class:`AlignmentExample`. A checkpoint is loaded
+        once, when the first example that needs it is built.
+
+    Notes
+    -----
+    The synthetic videos span Norton's noise kinds (Sec. 1): clean narration, HTM-Align-like
+    noise, asynchronous narration and mostly irrelevant speech.
+
+    Examples
+    --------
+    >>> catalog = explorer_examples(smoke=True)
+    >>> list(catalog)
+    ['synthetic 0: clean narration', 'synthetic 0: HTM-Align-like noise']
+    >>> catalog['synthetic 0: clean narration']().title
+    'synthetic 0: clean narration'
+    """
+    check_choice("dataset", dataset, ("synthetic", "htm_align"))
+    if max_videos is not None:
+        check_int_at_least("max_videos", max_videos, 1)
+    if data_root is None:
+        if dataset == "htm_align":
+            raise ValueError("data_root: dataset='htm_align' needs a data root with "
+                             "how2-align/htm_align.json, got None")
+        if checkpoint is not None:
+            raise ValueError("checkpoint: the in-memory synthetic videos use the oracle "
+                             "embedding; pass data_root to encode a corpus with a checkpoint")
+        kinds = _SYNTHETIC_KINDS[:2] if smoke else _SYNTHETIC_KINDS
+        return {f"synthetic {seed}: {name}": _synthetic_builder(seed, name, n_steps, noise)
+                for name, n_steps, noise in kinds}
+    from .data.htm_align import load_htm_align
+
+    ids = load_htm_align(data_root, on_missing="skip").video_ids
+    limit = 2 if smoke else max_videos
+    ids = ids[:limit] if limit is not None else ids
+    model: list[Any] = []
+
+    def build(vid: str) -> AlignmentExample:
+        if checkpoint is not None and not model:
+            model.append(_load_model(checkpoint))
+        return example_from_data_root(data_root, vid, model[0] if model else None,
+                                      device=device)
+
+    return {f"htm-align {vid}": (lambda vid=vid: build(vid)) for vid in ids}
+
+
+def _synthetic_builder(seed: int, name: str, n_steps: int,
+                       noise: dict[str, float]) -> Callable[[], AlignmentExample]:
+    def build() -> AlignmentExample:
+        from .data.synthetic import NoiseConfig, synthetic_example
+
+        ex = example_from_synthetic(synthetic_example(seed=seed, n_steps=n_steps,
+                                                      noise=NoiseConfig(**noise)))
+        return ex._replace(title=f"synthetic {seed}: {name}")
+
+    return build
+
