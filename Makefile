@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.nortonkit-installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo reproduce test lint bench clean
 
 # One pip command line, torch pinned beside the project (see README, "Set-up").
 $(STAMP): pyproject.toml
@@ -15,6 +15,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m nortonkit.demo
 
+# Real data at full size: make reproduce DATA_ROOT=... CHECKPOINT=... DEVICE=cuda
+DATA_ROOT ?=
+CHECKPOINT ?=
+DEVICE ?= cuda
+reproduce: $(STAMP)
+	$(PY) -m nortonkit.demo --dataset real --data-root "$(DATA_ROOT)" --checkpoint "$(CHECKPOINT)" --device $(DEVICE)
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
@@ -22,7 +29,7 @@ test: lint
 	$(PY) -m pytest
 
 bench: $(STAMP)
-	$(PY) benchmarks/run_all.py
+	for b in benchmarks/b*.py; do $(PY) $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) reports artifacts .pytest_cache

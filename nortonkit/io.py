@@ -86,8 +86,22 @@ _NUMPY_GLOBALS = {
 }
 _BUILTIN_GLOBALS = {
     ("builtins", n)
-    for n in ("dict", "list", "tuple", "set", "frozenset", "str", "bytes", "int", "float",
-              "bool", "complex", "slice", "range", "bytearray")
+    for n in (
+        "dict",
+        "list",
+        "tuple",
+        "set",
+        "frozenset",
+        "str",
+        "bytes",
+        "int",
+        "float",
+        "bool",
+        "complex",
+        "slice",
+        "range",
+        "bytearray",
+    )
 }
 _BUILTIN_GLOBALS |= {("collections", "OrderedDict"), ("_codecs", "encode")}
 

@@ -23,9 +23,19 @@ def lengths_to_mask(lengths: Tensor, max_len: int | None = None) -> Tensor:
     lengths = torch.as_tensor(lengths)
     if lengths.ndim != 1:
         raise ValueError(f"lengths: expected shape (B,), got {tuple(lengths.shape)}")
+    if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
+        raise ValueError(f"lengths: expected an integer tensor, got dtype {lengths.dtype}")
     if bool((lengths < 0).any()):
         raise ValueError(f"lengths: expected non-negative lengths, got {lengths.tolist()}")
-    n = int(lengths.max()) if max_len is None and lengths.numel() else int(max_len or 0)
+    longest = int(lengths.max()) if lengths.numel() else 0
+    if max_len is None:
+        n = longest
+    elif isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < longest:
+        raise ValueError(
+            f"max_len: expected an integer >= the longest length {longest}, got {max_len!r}"
+        )
+    else:
+        n = max_len
     return torch.arange(n, device=lengths.device)[None, :] < lengths[:, None]
 
 
@@ -75,6 +85,15 @@ def pad_sequences(seqs: list[Tensor], value: float = 0.0) -> tuple[Tensor, Tenso
     """
     if not seqs:
         raise ValueError("seqs: expected at least one tensor, got an empty list")
+    for i, t in enumerate(seqs):
+        if not isinstance(t, Tensor) or t.ndim < 1:
+            got = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
+            raise ValueError(f"seqs[{i}]: expected a tensor of shape (L, *), got {got}")
+        if t.shape[1:] != seqs[0].shape[1:] or t.dtype != seqs[0].dtype:
+            raise ValueError(
+                f"seqs[{i}]: expected trailing shape {tuple(seqs[0].shape[1:])} and dtype "
+                f"{seqs[0].dtype} (as seqs[0]), got {tuple(t.shape[1:])} and {t.dtype}"
+            )
     lengths = torch.tensor([len(s) for s in seqs])
     out = seqs[0].new_full((len(seqs), int(lengths.max()), *seqs[0].shape[1:]), value)
     for i, s in enumerate(seqs):

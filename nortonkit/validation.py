@@ -130,8 +130,10 @@ def check_positive(name: str, value: float) -> float:
     ValueError: eps: expected a finite number > 0, got 0.0
     """
     try:
+        if isinstance(value, str | bytes | bool):
+            raise TypeError
         v = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RuntimeError):
         raise ValueError(f"{name}: expected a finite number > 0, got {value!r}") from None
     if not math.isfinite(v) or v <= 0:
         raise ValueError(f"{name}: expected a finite number > 0, got {value!r}")
@@ -160,8 +162,10 @@ def check_open_unit(name: str, value: float) -> float:
     ValueError: quantile: expected a number in the open interval (0, 1), got 1.0
     """
     try:
+        if isinstance(value, str | bytes | bool):
+            raise TypeError
         v = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RuntimeError):
         raise ValueError(f"{name}: expected a number in (0, 1), got {value!r}") from None
     if not 0.0 < v < 1.0:
         raise ValueError(f"{name}: expected a number in the open interval (0, 1), got {value!r}")

@@ -45,7 +45,8 @@ LAYERS = {
     "losses": 2,
     "encoders": 3, "checkpoint": 3, "s3d": 3, "data": 3,
     "config": 4, "presets": 4, "retrieval": 4, "distributed": 4,
-    "train": 5, "evaluate": 5, "convert": 5, "paper": 5,
+    "train": 5, "evaluate": 5, "evaluate_tasks": 5, "evaluate_finetune": 5,
+    "robustness": 5, "reports": 5, "explore": 5, "convert": 5, "paper": 5,
     "viz": 6, "widgets": 7, "demo": 8, "utils": 0,
 }
 PLOTTING = {"matplotlib", "seaborn", "ipywidgets", "IPython"}

@@ -1,0 +1,87 @@
+"""``python -m nortonkit.demo``: run the ordered notebooks with papermill (``make demo``).
+
+With no arguments every notebook runs on the default-size synthetic corpus on the CPU and
+writes the executed notebooks, ``tables.md`` and the figures to ``reports/`` (artifacts:
+corpus, checkpoint, results, under ``artifacts/``). ``make reproduce`` passes the real data
+root, a checkpoint and the device as papermill parameters; nothing else changes.
+
+Examples
+--------
+``python -m nortonkit.demo --smoke``: every notebook in seconds;
+``python -m nortonkit.demo --dataset real --data-root /data/norton --checkpoint ckpt --device
+cuda``: the same notebooks at full size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from .reports import NOTEBOOK_DIR, ordered_notebooks, run_notebooks
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface (see the module docstring).
+
+    >>> build_parser().parse_args(["--smoke"]).smoke
+    True
+    """
+    p = argparse.ArgumentParser(prog="python -m nortonkit.demo",
+                                description="Run nortonkit's ordered notebooks with papermill.")
+    p.add_argument("--smoke", action="store_true", help="smoke sizes: seconds per notebook")
+    p.add_argument("--data-root", default=None, help="real data root (implies --dataset real)")
+    p.add_argument("--dataset", default=None, choices=("synthetic", "real"))
+    p.add_argument("--checkpoint", default=None, help="checkpoint evaluated by 30-45")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out-dir", default="reports", help="executed notebooks, figures, tables")
+    p.add_argument("--artifacts", default="artifacts", help="corpus, runs and results")
+    p.add_argument("--notebooks", nargs="*", default=None,
+                   help="run only these notebooks (names or paths), in the given order")
+    return p
+
+
+def _resolve(names: Sequence[str] | None) -> list[Path] | None:
+    if names is None:
+        return None
+    out = []
+    for n in names:
+        p = Path(n)
+        p = p if p.is_file() else NOTEBOOK_DIR / p.name
+        if not p.is_file():
+            raise SystemExit(f"--notebooks: no notebook {n!r} (looked in {NOTEBOOK_DIR})")
+        out.append(p)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the notebooks; return 0 when all succeeded (the failing one is named otherwise)."""
+    args = build_parser().parse_args(argv)
+    dataset = args.dataset or ("real" if args.data_root else "synthetic")
+    params = {"device": args.device, "seed": args.seed, "dataset": dataset}
+    if args.data_root:
+        params["data_root"] = str(Path(args.data_root).resolve())
+    if args.checkpoint:
+        params["checkpoint"] = str(Path(args.checkpoint).resolve())
+    notebooks = _resolve(args.notebooks) or ordered_notebooks()
+    print(f"nortonkit demo: {len(notebooks)} notebooks, dataset={dataset}, "
+          f"smoke={args.smoke}, device={args.device} -> {args.out_dir}/", flush=True)
+    t0 = time.perf_counter()
+    try:
+        run_notebooks(notebooks, out_dir=args.out_dir, parameters=params, smoke=args.smoke,
+                      artifacts=args.artifacts)
+    except RuntimeError as e:
+        print(f"nortonkit demo: FAILED: {e}", file=sys.stderr, flush=True)
+        return 1
+    print(f"nortonkit demo: done in {time.perf_counter() - t0:.0f} s; see "
+          f"{args.out_dir}/tables.md and {args.out_dir}/figures/", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

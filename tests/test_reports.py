@@ -1,0 +1,130 @@
+"""Batch runner, environment report, declared paths and tables.md."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import nbformat
+import pandas as pd
+import pytest
+
+from nortonkit import demo
+from nortonkit.reports import (
+    collect_results,
+    environment_report,
+    notebook_paths,
+    paper_bars,
+    run_notebooks,
+    tables_markdown,
+    write_tables_md,
+)
+
+
+def test_environment_report_checks_the_checkout(tmp_path):
+    report = environment_report()
+    assert report["device"] == "cpu" and report["nortonkit_path"].endswith("nortonkit")
+    with pytest.raises(ValueError, match="nortonkit: expected to be imported from"):
+        environment_report(expected_root=tmp_path)
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without GPU")
+def test_environment_report_refuses_cuda_without_gpu():
+    with pytest.raises(ValueError, match="device"):
+        environment_report(device="cuda")
+
+
+def test_notebook_paths(tmp_path):
+    smoke = notebook_paths(tmp_path / "a", tmp_path / "r", smoke=True)
+    full = notebook_paths(tmp_path / "a", tmp_path / "r")
+    assert smoke.data_root != full.data_root and smoke.results != full.results
+    assert full.checkpoint == tmp_path / "a" / "runs" / "pretrain" / "checkpoint_last"
+    real = notebook_paths(tmp_path / "a", tmp_path / "r", tmp_path / "d", tmp_path / "c", "real")
+    assert real.data_root == tmp_path / "d" and real.checkpoint == tmp_path / "c"
+    with pytest.raises(ValueError, match="data_root"):
+        notebook_paths(tmp_path / "a", tmp_path / "r", dataset="real")
+    with pytest.raises(ValueError, match="dataset"):
+        notebook_paths(tmp_path / "a", tmp_path / "r", dataset="hub")
+
+
+def _rows():
+    return pd.DataFrame([
+        dict(table="T1", method="ours", setting="zero-shot", measure="DTW", variant="corrected",
+             metric="R@1", value=12.5),
+        dict(table="T9", method="ours", setting="zero-shot", measure="alignment",
+             variant="corrected", metric="recall", value=20.0),
+    ])
+
+
+def test_tables_md_puts_the_paper_beside_ours(tmp_path):
+    _rows().to_csv(tmp_path / "r.csv", index=False)
+    robust = pd.DataFrame(dict(knob=["async_rate"], clip_r1_mean=[3.0]))
+    path = write_tables_md(tmp_path, tmp_path / "out" / "tables.md", extras={"Sweep": robust})
+    text = path.read_text()
+    assert "## T1" in text and "## T9" in text and "## Sweep" in text
+    assert "88.70" in text and "46.90" in text  # Norton's DTW R@1 (T1) and recall (T9)
+    assert "-76.20" in text  # 12.5 - 88.7
+    assert collect_results(tmp_path)["source"].tolist() == ["r", "r"]
+    assert "No results" in tables_markdown(pd.DataFrame())
+    with pytest.raises(ValueError, match="results_dir"):
+        collect_results(tmp_path / "missing")
+
+
+def test_paper_bars_filters():
+    from nortonkit.paper import compare_with_paper
+
+    ours, paper = paper_bars(compare_with_paper(_rows()), table="T1")
+    assert ours == {"R@1": 12.5} and paper == {"R@1": 88.7}
+    with pytest.raises(ValueError, match="where"):
+        paper_bars(_rows(), colour="red")
+
+
+def _notebook(path, body: str):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    params = nbformat.v4.new_code_cell("smoke = False\nout_dir = 'x'\nartifacts = 'y'\nseed = 0")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# t"), params, nbformat.v4.new_code_cell(body)]
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture
+def quiet_home(tmp_path, monkeypatch):
+    (tmp_path / "home").mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "home" / "ipython"))
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_run_notebooks_passes_parameters_and_names_failures(quiet_home):
+    tmp = quiet_home
+    good = _notebook(tmp / "good.ipynb", "import pathlib\n"
+                     "pathlib.Path(artifacts, 'done.txt').write_text(f'{smoke} {seed}')")
+    bad = _notebook(tmp / "bad.ipynb", "assert smoke is False, 'boom'")
+    (tmp / "art").mkdir()
+    code = demo.main(["--notebooks", str(good), "--smoke", "--seed", "3",
+                      "--out-dir", str(tmp / "rep"), "--artifacts", str(tmp / "art")])
+    assert code == 0
+    assert (tmp / "art" / "done.txt").read_text() == "True 3"
+    executed = nbformat.read(tmp / "rep" / "notebooks" / "good.ipynb", as_version=4)
+    assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
+    summary = json.loads((tmp / "rep" / "run_summary.json").read_text())
+    assert summary[0]["ok"] is True
+    with pytest.raises(RuntimeError, match="bad.ipynb"):
+        run_notebooks([bad], out_dir=tmp / "rep2", smoke=True, artifacts=tmp / "art",
+                      progress=False)
+    runs = run_notebooks([bad, good], out_dir=tmp / "rep3", smoke=True, artifacts=tmp / "art",
+                         progress=False, stop_on_error=False)
+    assert [r.ok for r in runs] == [False, True] and "boom" in runs[0].error
+    with pytest.raises(ValueError, match="notebooks"):
+        run_notebooks([tmp / "missing.ipynb"], out_dir=tmp / "rep4")
+    assert os.environ["HOME"] == str(tmp / "home")
+
+
+def test_demo_cli_rejects_unknown_notebooks(tmp_path):
+    with pytest.raises(SystemExit, match="--notebooks"):
+        demo.main(["--notebooks", "99_missing.ipynb", "--out-dir", str(tmp_path)])
