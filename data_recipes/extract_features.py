@@ -187,7 +187,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="rotated videos: upright without distortion, or the official stretch")
     p.add_argument("--size", type=int, default=224,
                    help="crop size; the released features use 224 (smaller: smoke tests only)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads; CPU bytes are reproducible for a fixed count")
     p.add_argument("--shard-to", type=Path, default=None,
                    help="after extraction, write HowTo100M-style feature shards here")
     p.add_argument("--split", default="train", help="split name of the shards")
@@ -364,12 +365,17 @@ def _progress(total: int, disabled: bool) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import torch
+
     args = _parser().parse_args(argv)
+    threads = torch.get_num_threads()  # --threads must not leak into a calling process
     try:
         return run(args)
     except SetupError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    finally:
+        torch.set_num_threads(threads)
 
 
 if __name__ == "__main__":

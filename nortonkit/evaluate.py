@@ -275,7 +275,7 @@ def resolve_data_root(data_root: str | Path | DataRoot | None = None, smoke: boo
     """The data root to evaluate on; ``None`` = the embedded synthetic corpus.
 
     ``None`` generates (once) the synthetic corpus under ``artifacts/synthetic`` (size
-    ``"default"``) or ``artifacts/synthetic_smoke`` (``smoke=True``), in the released layout.
+    ``"default"``) or ``artifacts/synthetic-smoke`` (``smoke=True``), in the released layout.
 
     Examples
     --------
@@ -297,7 +297,7 @@ def resolve_data_root(data_root: str | Path | DataRoot | None = None, smoke: boo
         return DataRoot(path)
     from .data.synthetic import ensure_corpus
 
-    folder = Path("artifacts") / ("synthetic_smoke" if smoke else "synthetic")
+    folder = Path("artifacts") / ("synthetic-smoke" if smoke else "synthetic")
     return ensure_corpus(folder, "smoke" if smoke else "default", seed=seed)
 
 

@@ -851,11 +851,13 @@ def fit(config: TrainConfig) -> FitResult:
     created = not (torch.distributed.is_available() and torch.distributed.is_initialized())
     deterministic = (torch.are_deterministic_algorithms_enabled(),
                      torch.is_deterministic_algorithms_warn_only_enabled())
+    threads = torch.get_num_threads()  # train.threads must not leak into the caller
     env = init_distributed(config.train.device)
     try:
         return _fit(config, env)
     finally:
         torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
+        torch.set_num_threads(threads)
         if created:
             cleanup_distributed()
 

@@ -179,7 +179,7 @@ def reference_run(clip_dir, standin_ckpt, tmp_path_factory):
     """An uninterrupted in-process CLI run at --size 32 (the bytes other runs must reproduce)."""
     out = tmp_path_factory.mktemp("ref_out")
     rc = load_cli().main(["--checkpoint", str(standin_ckpt), "--videos", str(clip_dir),
-                          "--out", str(out), "--size", "32", "--no-progress"])
+                          "--out", str(out), "--size", "32", "--threads", "1", "--no-progress"])
     assert rc == 0
     return out
 
@@ -563,7 +563,7 @@ def test_cli_resume_after_interrupt_is_byte_identical(clip_dir, standin_ckpt, re
 
     out = tmp_path / "out"
     args = ["--checkpoint", str(standin_ckpt), "--videos", str(clip_dir), "--out", str(out),
-            "--size", "32", "--no-progress"]
+            "--size", "32", "--threads", "1", "--no-progress"]
     monkeypatch.setattr(cli, "atomic_save_npy", dying_save)
     assert cli.main(args) == 130
     assert [p.name for p in out.iterdir() if p.suffix != ".json"] == ["vid_a.npy"]
@@ -581,7 +581,7 @@ def test_cli_killed_subprocess_resumes_to_identical_files(clip_dir, standin_ckpt
                                                           tmp_path):
     out = tmp_path / "out"
     cmd = [sys.executable, str(SCRIPT), "--checkpoint", str(standin_ckpt), "--videos",
-           str(clip_dir), "--out", str(out), "--size", "32", "--no-progress"]
+           str(clip_dir), "--out", str(out), "--size", "32", "--threads", "1", "--no-progress"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not list(out.glob("*.npy")) and proc.poll() is None and time.monotonic() < deadline:
@@ -606,7 +606,7 @@ def test_cli_skips_valid_redoes_invalid_and_guards_settings(clip_dir, standin_ck
     before = (out / "vid_a.npy").stat().st_mtime_ns
     base = ["--checkpoint", str(standin_ckpt), "--videos", str(clip_dir), "--out", str(out),
             "--no-progress"]
-    assert cli.main([*base, "--size", "32"]) == 0
+    assert cli.main([*base, "--size", "32", "--threads", "1"]) == 0
     assert "| 3 | 1 | 2 | 1 | 0 |" in capsys.readouterr().out
     assert (out / "vid_a.npy").stat().st_mtime_ns == before
     assert npy_bytes(out) == npy_bytes(reference_run)
@@ -677,8 +677,8 @@ def test_cli_shard_to(clip_dir, standin_ckpt, reference_run, tmp_path, capsys):
     shutil.copytree(reference_run, out)  # everything done: the run only shards
     shards = tmp_path / "feat_shard"
     assert cli.main(["--checkpoint", str(standin_ckpt), "--videos", str(clip_dir), "--out",
-                     str(out), "--size", "32", "--no-progress", "--shard-to", str(shards),
-                     "--split", "train", "--shard-size", "2"]) == 0
+                     str(out), "--size", "32", "--threads", "1", "--no-progress",
+                     "--shard-to", str(shards), "--split", "train", "--shard-size", "2"]) == 0
     assert "sharded 3 videos (5 seconds) into 2 'train' shard(s)" in capsys.readouterr().out
     feats = howto.ShardedFeatures(shards, "train")
     assert sorted(feats) == ["vid_a", "vid_b", "vid_c"]
