@@ -590,7 +590,9 @@ def explorer_examples(
         otherwise a data root whose HTM-Align videos are listed (:func:`example_from_data_root`).
     checkpoint : checkpoint directory; with ``data_root`` it encodes the videos (required for
         real data). The in-memory synthetic videos always use the oracle embedding.
-    dataset : ``"synthetic"`` or ``"htm_align"`` (the latter needs ``data_root``).
+    dataset : ``"synthetic"``, or ``"real"`` / ``"htm_align"`` (the HTM-Align videos of
+        ``data_root``, which is then required). ``"real"`` is what ``make reproduce`` passes
+        to every notebook.
     smoke : keep two examples only (papermill smoke runs).
     seed : seed of the synthetic videos.
     device : where a checkpoint's encoders run.
@@ -615,12 +617,12 @@ def explorer_examples(
     >>> catalog['synthetic 0: clean narration']().title
     'synthetic 0: clean narration'
     """
-    check_choice("dataset", dataset, ("synthetic", "htm_align"))
+    check_choice("dataset", dataset, ("synthetic", "real", "htm_align"))
     if max_videos is not None:
         check_int_at_least("max_videos", max_videos, 1)
     if data_root is None:
-        if dataset == "htm_align":
-            raise ValueError("data_root: dataset='htm_align' needs a data root with "
+        if dataset != "synthetic":
+            raise ValueError(f"data_root: dataset={dataset!r} needs a data root with "
                              "how2-align/htm_align.json, got None")
         if checkpoint is not None:
             raise ValueError("checkpoint: the in-memory synthetic videos use the oracle "

@@ -100,8 +100,9 @@ def test_explorer_examples_catalogue():
     full = explorer_examples(seed=3)
     assert len(full) == 4 and all(k.startswith("synthetic 3:") for k in full)
     assert len(explorer_examples(smoke=True)) == 2
-    with pytest.raises(ValueError, match="data_root"):
-        explorer_examples(dataset="htm_align")
+    for dataset in ("htm_align", "real"):  # "real" is what `make reproduce` passes
+        with pytest.raises(ValueError, match="data_root"):
+            explorer_examples(dataset=dataset)
     with pytest.raises(ValueError, match="dataset"):
         explorer_examples(dataset="youcook")
     with pytest.raises(ValueError, match="checkpoint"):
