@@ -17,26 +17,24 @@ from __future__ import annotations
 
 import argparse
 import sys
-from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a source checkout
 
 from nortonkit.data.coin import load_coin
-from nortonkit.data.features import install_features, install_file, read_json
+from nortonkit.data.features import (
+    converter_parser,
+    install_converter_features,
+    install_file,
+    read_json,
+)
 from nortonkit.data.layout import DataRoot
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="convert_coin.py", description=__doc__.split("\n")[0])
-    p.add_argument("--root", required=True, help="data root (files go to <root>/coin/)")
-    p.add_argument("--json", required=True, help="COIN.json")
-    p.add_argument("--features", required=True, help="folder of <video_id>.npy S3D features")
-    p.add_argument("--mode", choices=("copy", "symlink", "hardlink"), default="copy",
-                   help="how feature files are placed (copy)")
-    p.add_argument("--dim", type=int, default=512, help="feature width (512)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    return p
+    return converter_parser("convert_coin.py", __doc__, "coin", [
+        ("--json", "COIN.json", True),
+    ])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,14 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         raise ValueError(f"{args.json}: expected {{'database': {{video_id: ...}}}}")
     install_file(args.json, root.coin_json)
     root.coin_features.mkdir(parents=True, exist_ok=True)
-    progress = None
-    if not args.quiet:
-        from tqdm.auto import tqdm
-
-        progress = partial(tqdm, desc="coin features", unit="video")
-    missing = install_features(args.features, root.coin_features, list(db["database"]),
-                               expected_dim=args.dim, mode=args.mode, progress=progress,
-                               what="coin videos")
+    missing = install_converter_features(args, root.coin_features, list(db["database"]), "coin")
     test = load_coin(root, subset="testing", expected_dim=args.dim)
     train = load_coin(root, subset="training", expected_dim=args.dim)
     print(f"{root.coin_json.parent}: {len(train)} training / {len(test)} testing videos with "

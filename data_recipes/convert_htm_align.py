@@ -15,26 +15,24 @@ from __future__ import annotations
 
 import argparse
 import sys
-from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a source checkout
 
-from nortonkit.data.features import install_features, install_file, read_json
+from nortonkit.data.features import (
+    converter_parser,
+    install_converter_features,
+    install_file,
+    read_json,
+)
 from nortonkit.data.htm_align import load_htm_align
 from nortonkit.data.layout import DataRoot
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="convert_htm_align.py", description=__doc__.split("\n")[0])
-    p.add_argument("--root", required=True, help="data root (files go to <root>/how2-align/)")
-    p.add_argument("--json", required=True, help="htm_align.json")
-    p.add_argument("--features", required=True, help="folder of <video_id>.npy S3D features")
-    p.add_argument("--mode", choices=("copy", "symlink", "hardlink"), default="copy",
-                   help="how feature files are placed (copy)")
-    p.add_argument("--dim", type=int, default=512, help="feature width (512)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    return p
+    return converter_parser("convert_htm_align.py", __doc__, "how2-align", [
+        ("--json", "htm_align.json", True),
+    ])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,14 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         raise ValueError(f"{args.json}: expected a non-empty {{video_id: [[alignable, start, "
                          "end, text], ...]}}")
     install_file(args.json, root.htm_align_json)
-    progress = None
-    if not args.quiet:
-        from tqdm.auto import tqdm
-
-        progress = partial(tqdm, desc="htm-align features", unit="video")
-    missing = install_features(args.features, root.htm_align_features, sorted(data),
-                               expected_dim=args.dim, mode=args.mode, progress=progress,
-                               what="htm-align videos")
+    missing = install_converter_features(args, root.htm_align_features, sorted(data),
+                                         "htm-align")
     ds = load_htm_align(root, expected_dim=args.dim,
                         on_missing="skip" if len(missing) else "raise")
     n_sent = sum(len(t) for t, _, _ in ds.annotations.values())

@@ -19,12 +19,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a source checkout
 
-from nortonkit.data.features import install_features, install_file, read_table
+from nortonkit.data.features import (
+    converter_parser,
+    install_converter_features,
+    install_file,
+    read_table,
+)
 from nortonkit.data.layout import DataRoot
 from nortonkit.data.msrvtt import (
     MSRVTTTrainDataset,
@@ -35,19 +39,13 @@ from nortonkit.data.msrvtt import (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="convert_msrvtt.py", description=__doc__.split("\n")[0])
-    p.add_argument("--root", required=True, help="data root (files go to <root>/msrvtt/)")
-    p.add_argument("--features", required=True, help="folder of <video_id>.npy S3D features")
-    p.add_argument("--test-csv", help="MSRVTT_JSFUSION_test.csv")
-    p.add_argument("--train-9k", help="MSRVTT_train.9k.csv")
-    p.add_argument("--train-7k", help="MSRVTT_train.7k.csv")
-    p.add_argument("--data-json", help="MSRVTT_data.json (captions of the training videos)")
-    p.add_argument("--qa-csv", help="MSR_MC_test.csv (tab-separated multiple choice)")
-    p.add_argument("--mode", choices=("copy", "symlink", "hardlink"), default="copy",
-                   help="how feature files are placed (copy)")
-    p.add_argument("--dim", type=int, default=512, help="feature width (512)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    return p
+    return converter_parser("convert_msrvtt.py", __doc__, "msrvtt", [
+        ("--test-csv", "MSRVTT_JSFUSION_test.csv", False),
+        ("--train-9k", "MSRVTT_train.9k.csv", False),
+        ("--train-7k", "MSRVTT_train.7k.csv", False),
+        ("--data-json", "MSRVTT_data.json (captions of the training videos)", False),
+        ("--qa-csv", "MSR_MC_test.csv (tab-separated multiple choice)", False),
+    ])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,13 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("nothing to convert: give at least one of --test-csv, --train-9k, "
                          "--train-7k, --qa-csv")
     vids = list(dict.fromkeys(vids))
-    progress = None
-    if not args.quiet:
-        from tqdm.auto import tqdm
-
-        progress = partial(tqdm, desc="msrvtt features", unit="video")
-    missing = install_features(args.features, root.msrvtt_features, vids, expected_dim=args.dim,
-                               mode=args.mode, progress=progress, what="msrvtt videos")
+    missing = install_converter_features(args, root.msrvtt_features, vids, "msrvtt")
     if len(missing):
         print(f"warning: {missing.summary()} (the readers raise on these unless "
               "on_missing='skip')")

@@ -17,28 +17,25 @@ from __future__ import annotations
 
 import argparse
 import sys
-from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a source checkout
 
-from nortonkit.data.features import install_features, install_file
+from nortonkit.data.features import (
+    converter_parser,
+    install_converter_features,
+    install_file,
+)
 from nortonkit.data.layout import DataRoot
 from nortonkit.data.youcook import load_youcook_full_videos, load_youcook_paragraphs
 from nortonkit.io import safe_pickle_load
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="convert_youcook2.py", description=__doc__.split("\n")[0])
-    p.add_argument("--root", required=True, help="data root (files go to <root>/youcook/)")
-    p.add_argument("--annotations", required=True, help="youcookii_annotations_trainval.json")
-    p.add_argument("--val-pkl", required=True, help="youcook_val.pkl (list of clip records)")
-    p.add_argument("--features", required=True, help="folder of <video_id>.npy S3D features")
-    p.add_argument("--mode", choices=("copy", "symlink", "hardlink"), default="copy",
-                   help="how feature files are placed (copy)")
-    p.add_argument("--dim", type=int, default=512, help="feature width (512)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    return p
+    return converter_parser("convert_youcook2.py", __doc__, "youcook", [
+        ("--annotations", "youcookii_annotations_trainval.json", True),
+        ("--val-pkl", "youcook_val.pkl (list of clip records)", True),
+    ])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,13 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             vids.append(vid)
     install_file(args.annotations, root.youcook_annotations)
     install_file(args.val_pkl, root.youcook_val_pkl)
-    progress = None
-    if not args.quiet:
-        from tqdm.auto import tqdm
-
-        progress = partial(tqdm, desc="youcook features", unit="video")
-    missing = install_features(args.features, root.youcook_features, vids, expected_dim=args.dim,
-                               mode=args.mode, progress=progress, what="youcook videos")
+    missing = install_converter_features(args, root.youcook_features, vids, "youcook")
     par = load_youcook_paragraphs(root, expected_dim=args.dim)
     full = load_youcook_full_videos(root, expected_dim=args.dim)
     print(f"{root.youcook_features.parent}: {len(par.video_ids)} videos, "

@@ -58,7 +58,7 @@ import torch
 from torch import Tensor, nn
 
 from .encoders import KIT_ONLY_KEYS, PRESETS, DualEncoder, EncoderConfig
-from .io import UnsafePickleError, atomic_write, safe_torch_load
+from .io import UnsafePickleError, atomic_write, numpy_pickle_global, safe_torch_load
 
 __all__ = [
     "FAIRSEQ_PREFIX",
@@ -196,15 +196,6 @@ for _name in (
     "range",
 ):
     _SAFE_GLOBALS[("builtins", _name)] = getattr(__import__("builtins"), _name)
-_NUMPY_NAMES = {
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-}
-
 
 def _restricted_pickle_module(source: str) -> types.ModuleType:
     """A ``pickle``-like module for ``torch.load(pickle_module=...)`` with a strict allow-list."""
@@ -221,10 +212,9 @@ def _restricted_pickle_module(source: str) -> types.ModuleType:
                 return _SAFE_GLOBALS[(module, name)]
             if module == "torch" and isinstance(getattr(torch, name, None), torch.dtype):
                 return getattr(torch, name)
-            if (module, name) in _NUMPY_NAMES or (
-                module.startswith("numpy") and name.endswith("DType")
-            ):
-                return super().find_class(module, name)
+            found = numpy_pickle_global(module, name)
+            if found is not None:
+                return found
             if module.split(".")[0] in METADATA_PLACEHOLDER_MODULES:
                 key = (module, name)
                 if key not in placeholders:

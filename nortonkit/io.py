@@ -106,6 +106,33 @@ _BUILTIN_GLOBALS = {
 _BUILTIN_GLOBALS |= {("collections", "OrderedDict"), ("_codecs", "encode")}
 
 
+def numpy_pickle_global(module: str, name: str) -> Any:
+    """The numpy global a pickle of arrays may name (the allow-list), else ``None``.
+
+    Allowed: ``ndarray``, ``dtype``, the array/scalar rebuild functions (``numpy.core`` and
+    ``numpy._core`` spellings) and the ``numpy.dtypes.*DType`` classes of numpy >= 1.25, checked
+    to be ``np.dtype`` subclasses. Shared by every restricted unpickler of the package.
+
+    Examples
+    --------
+    >>> numpy_pickle_global("numpy", "ndarray").__name__
+    'ndarray'
+    >>> numpy_pickle_global("numpy", "load") is None
+    True
+    """
+    import importlib
+
+    import numpy as np
+
+    if (module, name) in _NUMPY_GLOBALS:
+        return getattr(importlib.import_module(module), name)
+    if module == "numpy.dtypes" and name.endswith("DType"):
+        found = getattr(importlib.import_module(module), name, None)
+        if isinstance(found, type) and issubclass(found, np.dtype):
+            return found
+    return None
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
     def __init__(self, file: IO[bytes], source: str):
         super().__init__(file)
@@ -118,14 +145,11 @@ class _RestrictedUnpickler(pickle.Unpickler):
             module, name = _compat_pickle.NAME_MAPPING[(module, name)]
         elif module in _compat_pickle.IMPORT_MAPPING:
             module = _compat_pickle.IMPORT_MAPPING[module]
-        if (module, name) in _NUMPY_GLOBALS or (module, name) in _BUILTIN_GLOBALS:
+        if (module, name) in _BUILTIN_GLOBALS:
             return super().find_class(module, name)
-        if module == "numpy.dtypes" and name.endswith("DType"):  # numpy >= 1.25 dtype classes
-            import numpy as np
-
-            found = super().find_class(module, name)
-            if isinstance(found, type) and issubclass(found, np.dtype):
-                return found
+        found = numpy_pickle_global(module, name)
+        if found is not None:
+            return found
         raise UnsafePickleError(
             f"{self._source}: refusing to unpickle global {module}.{name}; only builtin "
             "containers/scalars and numpy arrays are allowed"

@@ -16,6 +16,7 @@ from nortonkit.io import (
     UnsafePickleError,
     atomic_save_npy,
     atomic_write,
+    numpy_pickle_global,
     safe_pickle_load,
     safe_pickle_loads,
     safe_torch_load,
@@ -407,3 +408,15 @@ def test_safe_torch_load_refuses_a_plain_code_pickle(tmp_path):
     evil.write_bytes(pickle.dumps(Exploit(os.system, "true"), protocol=2))
     with pytest.raises(ValueError, match=rf"{evil}: refused by the weights-only loader.*system"):
         safe_torch_load(evil)
+
+
+def test_numpy_allow_list_is_shared_and_narrow():
+    import numpy.dtypes
+
+    assert numpy_pickle_global("numpy.dtypes", "Float16DType") is numpy.dtypes.Float16DType
+    for module, name in [("numpy", "load"), ("numpy.lib.npyio", "NpzFile"),
+                         ("numpy.ctypeslib", "NotADType"), ("numpy", "LoadDType")]:
+        assert numpy_pickle_global(module, name) is None, (module, name)
+    evil = b"cnumpy\nload\n(S'/etc/passwd'\ntR."
+    with pytest.raises(UnsafePickleError, match="numpy.load"):
+        safe_pickle_loads(evil)

@@ -14,6 +14,7 @@ COIN, an unreadable file while sharding HowTo100M), the readers record it in a
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import os
@@ -561,3 +562,44 @@ def install_features(
             continue  # feature files are large: equal size counts as already installed
         install_file(src, dst, mode)
     return report
+
+
+def converter_parser(prog: str, doc: str, folder: str,
+                     inputs: Sequence[tuple[str, str, bool]] = ()) -> argparse.ArgumentParser:
+    """The argument parser shared by ``data_recipes/convert_*.py``.
+
+    Every converter takes ``--root`` (the data root; files go to ``<root>/<folder>/``),
+    ``--features`` (a folder of released ``<video_id>.npy`` S3D features), ``--mode``, ``--dim``
+    and ``--quiet``; ``inputs`` adds the dataset's own files as ``(flag, help, required)``.
+
+    Examples
+    --------
+    >>> p = converter_parser("convert_x.py", "Convert X.", "x", [("--json", "x.json", True)])
+    >>> a = p.parse_args(["--root", "r", "--features", "f", "--json", "j"])
+    >>> a.root, a.json, a.mode, a.dim, a.quiet
+    ('r', 'j', 'copy', 512, False)
+    """
+    p = argparse.ArgumentParser(prog=prog, description=doc.strip().split("\n")[0])
+    p.add_argument("--root", required=True, help=f"data root (files go to <root>/{folder}/)")
+    for flag, help_text, required in inputs:
+        p.add_argument(flag, required=required, help=help_text)
+    p.add_argument("--features", required=True, help="folder of <video_id>.npy S3D features")
+    p.add_argument("--mode", choices=("copy", "symlink", "hardlink"), default="copy",
+                   help="how feature files are placed (copy)")
+    p.add_argument("--dim", type=int, default=FEATURE_DIM, help=f"feature width ({FEATURE_DIM})")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def install_converter_features(args: argparse.Namespace, dst_dir: str | os.PathLike,
+                               video_ids: Iterable[str], what: str) -> SkipReport:
+    """:func:`install_features` with a converter's ``--features/--dim/--mode/--quiet``."""
+    progress = None
+    if not args.quiet:
+        from functools import partial
+
+        from tqdm.auto import tqdm
+
+        progress = partial(tqdm, desc=f"{what} features", unit="video")
+    return install_features(args.features, dst_dir, video_ids, expected_dim=args.dim,
+                            mode=args.mode, progress=progress, what=f"{what} videos")
