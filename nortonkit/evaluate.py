@@ -179,7 +179,7 @@ def load_model(checkpoint: str | Path | None = None, device: str = "cpu",
     >>> m.label, m.kind, m.model.config.hidden_size
     ('untrained (tiny, seed 0)', 'untrained', 64)
     """
-    from .checkpoint import checkpoint_hash, load_checkpoint, load_fairseq_checkpoint
+    from .checkpoint import checkpoint_hash, load_any_checkpoint
 
     if checkpoint is None:
         torch.manual_seed(seed)
@@ -187,15 +187,8 @@ def load_model(checkpoint: str | Path | None = None, device: str = "cpu",
         return LoadedModel(model.to(device).eval(), f"untrained (tiny, seed {seed})",
                            "untrained", None, "untrained")
     path = Path(checkpoint)
-    if not path.exists():
-        raise FileNotFoundError(f"checkpoint: {path} not found")
     try:
-        if path.is_file() and path.suffix in (".pt", ".pth", ".bin"):
-            model = load_fairseq_checkpoint(path).model
-            kind = "fairseq"
-        else:
-            model = load_checkpoint(path).model
-            kind = "nortonkit"
+        model, kind = load_any_checkpoint(path)
     except (ValueError, KeyError, RuntimeError) as e:
         raise ValueError(f"checkpoint: {path}: cannot load it as a DualEncoder: {e}") from None
     label = path.name if path.name != "model.safetensors" else path.parent.name

@@ -448,7 +448,7 @@ def _oracle_world(config_json: str):
 
 
 def _load_model(checkpoint: Any):
-    from .checkpoint import load_checkpoint
+    from .checkpoint import load_any_checkpoint
     from .encoders import DualEncoder
 
     if isinstance(checkpoint, DualEncoder):
@@ -456,7 +456,7 @@ def _load_model(checkpoint: Any):
     if not isinstance(checkpoint, (str, os.PathLike)):
         raise ValueError(f"checkpoint: expected a path or a DualEncoder, got "
                          f"{type(checkpoint).__name__}")
-    return load_checkpoint(checkpoint).model
+    return load_any_checkpoint(checkpoint)[0]
 
 
 def example_from_data_root(

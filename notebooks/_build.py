@@ -244,9 +244,9 @@ from nortonkit.viz import plot_training_curves
 
 fig = plot_training_curves(log, ys=("loss", "loss_clip", "loss_video")) if run else None"""),
         code("""
-from nortonkit.checkpoint import load_checkpoint
+from nortonkit.evaluate import load_model
 
-model = load_checkpoint(paths.checkpoint).model
+model = load_model(paths.checkpoint).model  # a nortonkit run or a released fairseq .pt
 if fig is not None:
     fig.savefig(paths.figures / "pretrain_curves.png", dpi=120)
     assert run.step == config.train.max_steps and log["loss"].notna().all()

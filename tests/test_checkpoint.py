@@ -21,6 +21,7 @@ from nortonkit.checkpoint import (
     capture_rng_state,
     checkpoint_hash,
     infer_config,
+    load_any_checkpoint,
     load_checkpoint,
     load_fairseq_checkpoint,
     read_checkpoint_metadata,
@@ -408,6 +409,18 @@ def test_rng_state_roundtrip():
 def saved(tmp_path) -> Path:
     torch.manual_seed(0)
     return save_checkpoint(tmp_path / "ckpt", DualEncoder(TINY))
+
+
+def test_load_any_checkpoint_dispatches_on_the_format(saved, tiny_pt, tmp_path):
+    own, kind = load_any_checkpoint(saved)
+    assert kind == "nortonkit" and not own.training
+    _assert_same_outputs(own, load_checkpoint(saved).model)
+    released, kind = load_any_checkpoint(tiny_pt)
+    assert kind == "fairseq" and not released.training
+    _assert_same_outputs(released, load_fairseq_checkpoint(tiny_pt).model.eval())
+    (tmp_path / "notes.txt").write_text("not a checkpoint")
+    with pytest.raises((ValueError, FileNotFoundError), match="notes.txt"):
+        load_any_checkpoint(tmp_path / "notes.txt")
 
 
 def test_corrupt_weights_are_detected(saved, tmp_path):
