@@ -251,7 +251,7 @@ if fig is not None:
     fig.savefig(paths.figures / "pretrain_curves.png", dpi=120)
     assert run.step == config.train.max_steps and log["loss"].notna().all()
 print("checkpoint:", paths.checkpoint.name, sum(p.numel() for p in model.parameters()) > 0)"""),
-    ], extra_parameters="max_steps = 60  # updates of the demo run (the yaml's full run: 300)")
+    ], extra_parameters="max_steps = 300  # updates of the demo run (the yaml's full run)")
 
     nbs["30_youcook2_paragraph_retrieval.ipynb"] = _benchmark(
         "YouCookII video-paragraph retrieval", "Cap. Avg., DTW and OTAM, background removed "
