@@ -30,11 +30,9 @@ from .features import (
     FEATURE_DIM,
     SkipReport,
     feature_path,
-    load_feature,
-    pad_clips,
     read_json,
     resolve_paths,
-    sliding_windows,
+    windowed_video,
 )
 
 __all__ = ["IGNORE_INDEX", "CoinVideo", "CoinSet", "load_coin", "segment_targets"]
@@ -159,10 +157,9 @@ class CoinSet(Sequence):
         if isinstance(i, slice):
             raise TypeError("CoinSet does not support slicing; index one video")
         vid = self.video_ids[i]
-        feats = load_feature(feature_path(self.feature_dir, vid), self.expected_dim)
+        feats, spans, windows, mask = windowed_video(
+            self.feature_dir, vid, self.expected_dim, self.window, self.stride, self.max_video_len)
         segs, labels = self.annotations[vid]
-        spans = sliding_windows(len(feats), self.window, self.stride)
-        windows, mask = pad_clips([feats[s:e] for s, e in spans], self.max_video_len)
         targets = torch.full(mask.shape, IGNORE_INDEX, dtype=torch.int64)
         for w, (s, e) in enumerate(spans.tolist()):
             t = segment_targets(e - s, segs[:, 0], segs[:, 1], labels, offset=s)

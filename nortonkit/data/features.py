@@ -41,6 +41,7 @@ __all__ = [
     "feature_path",
     "pad_clips",
     "sliding_windows",
+    "windowed_video",
     "read_json",
     "read_table",
     "resolve_paths",
@@ -310,6 +311,35 @@ def sliding_windows(n_frames: int, size: int, stride: int) -> np.ndarray:
         if n_frames - start <= size:
             break
     return np.asarray(out, dtype=np.int64).reshape(-1, 2)
+
+
+def windowed_video(feature_dir: str | os.PathLike, video_id: str, expected_dim: int, size: int,
+                   stride: int, max_video_len: int
+                   ) -> tuple[np.ndarray, np.ndarray, Tensor, Tensor]:
+    """One video's features cut into :func:`sliding_windows` and padded (:func:`pad_clips`).
+
+    Returns
+    -------
+    feats : numpy.ndarray, shape (T, D)
+        The whole video, as :func:`load_feature` reads it.
+    spans : numpy.ndarray, shape (W, 2)
+        ``[start, end)`` of each window.
+    windows : Tensor, shape (W, max_video_len, D), and mask : Tensor, shape (W, max_video_len)
+        The padded windows and their valid-second mask.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> np.save(d / "v.npy", np.ones((40, 4), np.float16))
+    >>> feats, spans, windows, mask = windowed_video(d, "v", 4, 16, 16, 16)
+    >>> spans.tolist(), tuple(windows.shape), mask.sum(1).tolist()
+    ([[0, 16], [16, 32], [32, 40]], (3, 16, 4), [16, 16, 8])
+    """
+    feats = load_feature(feature_path(feature_dir, video_id), expected_dim)
+    spans = sliding_windows(len(feats), size, stride)
+    windows, mask = pad_clips([feats[s:e] for s, e in spans], max_video_len)
+    return feats, spans, windows, mask
 
 
 def read_json(path: str | os.PathLike) -> Any:

@@ -34,7 +34,7 @@ from .features import (
     pad_clips,
     read_json,
     resolve_paths,
-    sliding_windows,
+    windowed_video,
 )
 
 __all__ = [
@@ -400,9 +400,8 @@ class YoucookFullVideos(Sequence):
         if isinstance(i, slice):
             raise TypeError("YoucookFullVideos does not support slicing; index one video")
         vid = self.video_ids[i]
-        feats = load_feature(feature_path(self.feature_dir, vid), self.expected_dim)
-        spans = sliding_windows(len(feats), self.window, self.stride)
-        windows, mask = pad_clips([feats[s:e] for s, e in spans], self.max_video_len)
+        _, spans, windows, mask = windowed_video(
+            self.feature_dir, vid, self.expected_dim, self.window, self.stride, self.max_video_len)
         recs = self.records[vid]
         return YoucookFullVideo(
             video_id=vid, windows=windows, window_mask=mask,
