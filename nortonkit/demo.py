@@ -59,10 +59,30 @@ def _resolve(names: Sequence[str] | None) -> list[Path] | None:
     return out
 
 
+def _check_inputs(dataset: str, data_root: str | None, checkpoint: str | None,
+                  device: str) -> None:
+    """Refuse bad inputs before the first notebook starts (``make reproduce`` runs for hours)."""
+    if dataset == "real" and not data_root:
+        raise SystemExit("--data-root: dataset 'real' needs the real data root "
+                         "(make reproduce DATA_ROOT=/path/to/data ...), got none")
+    if data_root and not Path(data_root).is_dir():
+        raise SystemExit(f"--data-root: expected a directory, got {data_root!r} (not found)")
+    if checkpoint is not None and not Path(checkpoint).exists():
+        raise SystemExit(f"--checkpoint: expected a nortonkit checkpoint directory or a "
+                         f"fairseq .pt file, got {checkpoint!r} (not found)")
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SystemExit(f"--device: {device!r} requested but torch sees no CUDA device "
+                             "(pass --device cpu, or DEVICE=cpu to make)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the notebooks; return 0 when all succeeded (the failing one is named otherwise)."""
     args = build_parser().parse_args(argv)
     dataset = args.dataset or ("real" if args.data_root else "synthetic")
+    _check_inputs(dataset, args.data_root, args.checkpoint or None, args.device)
     params = {"device": args.device, "seed": args.seed, "dataset": dataset}
     if args.data_root:
         params["data_root"] = str(Path(args.data_root).resolve())

@@ -128,3 +128,22 @@ def test_run_notebooks_passes_parameters_and_names_failures(quiet_home):
 def test_demo_cli_rejects_unknown_notebooks(tmp_path):
     with pytest.raises(SystemExit, match="--notebooks"):
         demo.main(["--notebooks", "99_missing.ipynb", "--out-dir", str(tmp_path)])
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--dataset", "real"], "--data-root: dataset 'real' needs"),
+    (["--dataset", "real", "--data-root", ""], "--data-root: dataset 'real' needs"),
+    (["--data-root", "/no/such/root"], "--data-root: expected a directory"),
+    (["--checkpoint", "/no/such/ckpt.pt"], "--checkpoint: expected"),
+])
+def test_demo_cli_refuses_bad_inputs_before_running(tmp_path, argv, match, monkeypatch):
+    monkeypatch.setattr(demo, "run_notebooks", lambda *a, **k: pytest.fail("ran notebooks"))
+    with pytest.raises(SystemExit, match=match):
+        demo.main([*argv, "--out-dir", str(tmp_path)])
+
+
+def test_demo_cli_refuses_cuda_without_a_gpu(tmp_path, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    monkeypatch.setattr(demo, "run_notebooks", lambda *a, **k: pytest.fail("ran notebooks"))
+    with pytest.raises(SystemExit, match="--device: 'cuda'"):
+        demo.main(["--device", "cuda", "--out-dir", str(tmp_path)])
