@@ -238,7 +238,10 @@ config = pretrain_config(paths, smoke=smoke, seed=seed, device=device, max_steps
 run = fit(config) if checkpoint is None else None
 log = pd.read_csv(paths.run_dir / "train_log.csv") if run else pd.DataFrame()
 log.tail(3)"""),
-        md("Training curves: total loss, L_clip and L_video (Eq. 1)."),
+        md("Training curves: total loss, L_clip and L_video (Eq. 1). Epoch 1 uses shuffled "
+           "batches; from epoch 2 (step 100) batches are built from nearest neighbours "
+           "(retrieval-augmented hard negatives), so the loss jumps up there: the negatives "
+           "got harder, the model did not get worse."),
         code("""
 from nortonkit.viz import plot_training_curves
 
