@@ -386,11 +386,7 @@ def _fit(overrides: list[str]) -> Any:
     from .config import load_config
     from .train import fit
 
-    threads = torch.get_num_threads()
-    try:
-        return fit(load_config(CONFIG_DIR / "tiny_synthetic.yaml", overrides))
-    finally:
-        torch.set_num_threads(threads)
+    return fit(load_config(CONFIG_DIR / "tiny_synthetic.yaml", overrides))  # restores threads
 
 
 def run_ablations(

@@ -410,7 +410,7 @@ def test_safe_torch_load_refuses_a_plain_code_pickle(tmp_path):
         safe_torch_load(evil)
 
 
-def test_numpy_allow_list_is_shared_and_narrow():
+def test_numpy_allow_list_is_narrow():
     import numpy.dtypes
 
     assert numpy_pickle_global("numpy.dtypes", "Float16DType") is numpy.dtypes.Float16DType

@@ -23,6 +23,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -626,8 +627,6 @@ def install_converter_features(args: argparse.Namespace, dst_dir: str | os.PathL
     """:func:`install_features` with a converter's ``--features/--dim/--mode/--quiet``."""
     progress = None
     if not args.quiet:
-        from functools import partial
-
         from tqdm.auto import tqdm
 
         progress = partial(tqdm, desc=f"{what} features", unit="video")
