@@ -44,184 +44,19 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from nortonkit.baselines import METHODS, Encoders, _unit, recall_at, youcook  # noqa: E402
 from nortonkit.data.layout import DataRoot  # noqa: E402
 from nortonkit.data.synthetic import (  # noqa: E402
     SyntheticConfig,
-    build_world,
     ensure_corpus,
-    load_ground_truth,
     load_manifest,
 )
-from nortonkit.data.text import load_tokenizer, tokenize  # noqa: E402
 from nortonkit.io import safe_pickle_load  # noqa: E402
 
 WINDOW = 16  # background-kept windows (official_impl.md §7.4)
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, np.float64)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
-def recall_at(scores: np.ndarray, ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
-    """Rows are queries, the true column of row i is i (ties count against the query)."""
-    true = scores[np.arange(len(scores)), np.arange(len(scores))][:, None]
-    rank = (scores >= true).sum(1) - 1  # 0-based rank, pessimistic on ties
-    return {f"R@{k}": round(float((rank < k).mean()) * 100, 1) for k in ks}
-
-
-# ------------------------------------------------------------------------------- encoders
-
-
-class Encoders:
-    def __init__(self, root: DataRoot, seed: int, config: SyntheticConfig):
-        self.tok = load_tokenizer()
-        self.world = build_world(config)
-        rng = np.random.default_rng(12345)
-        self.dim = config.dim
-        self.proj = _unit(rng.standard_normal((config.dim, 256)).T).T  # (D, 256)
-        self.word_vecs: dict[int, np.ndarray] = {}
-        self.word_rng = np.random.default_rng(54321)
-        self.ridge = {name: self._fit_ridge(root, name) for name in ("ridge_asr", "ridge_true")}
-
-    # bag of WordPiece ids
-    def _bow(self, texts: list[str], vocab: dict[int, int]) -> np.ndarray:
-        out = np.zeros((len(texts), len(vocab) + 1))
-        for i, ids in enumerate(tokenize(texts, self.tok)):
-            for t in ids:
-                out[i, vocab.get(t, len(vocab))] += 1
-        out[:, -1] = 1.0  # bias
-        return out
-
-    def _fit_ridge(self, root: DataRoot, name: str) -> tuple[dict[int, int], np.ndarray]:
-        from nortonkit.data.howto100m import ShardedFeatures
-
-        captions = json.loads(root.how2_captions_json.read_text())
-        gt = load_ground_truth(root.root, "how2")
-        feats = ShardedFeatures(root.how2_feature_shards, "train")
-        texts, targets = [], []
-        for vid in feats:
-            x = np.asarray(feats[vid], np.float32)
-            cap, g = captions[vid], gt[vid]["sentences"]
-            for j, text in enumerate(cap["text"]):
-                if name == "ridge_asr":
-                    s, e = int(np.floor(cap["start"][j])), int(np.ceil(cap["end"][j]))
-                else:
-                    if g["step"][j] < 0:
-                        continue
-                    s, e = g["segment"][j]
-                e = max(e, s + 1)
-                texts.append(text)
-                targets.append(x[s:e].mean(0))
-        vocab: dict[int, int] = {}
-        for ids in tokenize(texts, self.tok):
-            for t in ids:
-                vocab.setdefault(t, len(vocab))
-        X, Y = self._bow(texts, vocab), np.stack(targets)
-        lam = 1.0
-        W = np.linalg.solve(X.T @ X + lam * np.eye(X.shape[1]), X.T @ Y)
-        return vocab, W
-
-    def text(self, method: str, texts: list[str]) -> np.ndarray:
-        if method == "oracle":
-            return _unit(np.stack([self.world.embed_text(t) for t in texts]))
-        if method == "untrained":
-            rows = []
-            for ids in tokenize(texts, self.tok):
-                vs = []
-                for t in ids:
-                    if t not in self.word_vecs:
-                        self.word_vecs[t] = self.word_rng.standard_normal(256)
-                    vs.append(self.word_vecs[t])
-                rows.append(np.mean(vs, 0) if vs else np.zeros(256))
-            return _unit(np.stack(rows))
-        vocab, W = self.ridge[method]
-        return _unit(self._bow(texts, vocab) @ W)
-
-    def video(self, method: str, clips: list[np.ndarray]) -> np.ndarray:
-        pooled = _unit(np.stack([np.asarray(c, np.float64).mean(0) for c in clips]))
-        return _unit(pooled @ self.proj) if method == "untrained" else pooled
-
-    def frames(self, method: str, x: np.ndarray) -> np.ndarray:
-        x = _unit(np.asarray(x, np.float64))
-        return _unit(x @ self.proj) if method == "untrained" else x
-
-
-METHODS = ("untrained", "ridge_asr", "ridge_true", "oracle")
-
-
 # ------------------------------------------------------------------------------- tasks
-
-
-def sequence_scores(text: dict, clips: dict, vids: list[str], select: bool) -> dict:
-    """DTW and OTAM scores (higher = better) of every (paragraph, video) pair.
-
-    Cost ``1 - cosine`` (TempCLR's offset); blocks are scaled as the official metrics do
-    (DTW by ``1 / (rows * cols)``, OTAM by ``1 / max(rows, cols)`` with background kept and
-    ``1 / (rows * cols)`` without); with background kept only the ``int(1.3 * n_captions)``
-    windows closest to some caption are kept, in time order (official_impl.md §7.3-7.4). The
-    recurrences are the corrected ones of :mod:`nortonkit.alignment`; OTAM adds both
-    orientations as the official metric does.
-    """
-    import torch
-
-    from nortonkit.alignment import dtw, otam
-
-    blocks, rows, cols = [], [], []
-    for q in vids:
-        for v in vids:
-            d = 1.0 - text[q] @ clips[v].T  # (captions, clips)
-            if select:
-                keep = max(1, int(1.3 * len(d)))
-                d = d[:, np.sort(np.argsort(d.min(0), kind="stable")[:keep])]
-            blocks.append(d)
-            rows.append(d.shape[0])
-            cols.append(d.shape[1])
-    M, N = max(rows), max(cols)
-    cost = torch.zeros(len(blocks), M, N, dtype=torch.float64)
-    for b, d in enumerate(blocks):
-        cost[b, : d.shape[0], : d.shape[1]] = torch.from_numpy(d)
-    r = torch.tensor(rows)
-    c = torch.tensor(cols)
-    row_mask = torch.arange(M)[None] < r[:, None]
-    col_mask = torch.arange(N)[None] < c[:, None]
-    prod = (r * c).double()
-    d_cost = dtw(cost, row_mask, col_mask).cost / prod
-    o_cost = (otam(cost, row_mask, col_mask).cost
-              + otam(cost.transpose(1, 2), col_mask, row_mask).cost)
-    o_cost = o_cost / (torch.maximum(r, c).double() if select else prod)
-    n = len(vids)
-    return {"dtw": -d_cost.reshape(n, n).numpy(), "otam": -o_cost.reshape(n, n).numpy()}
-
-
-def youcook(root: DataRoot, enc: Encoders) -> dict[str, dict[str, dict[str, float]]]:
-    anno = json.loads(root.youcook_annotations.read_text())["database"]
-    records = safe_pickle_load(root.youcook_val_pkl)
-    vids = list(dict.fromkeys(r["video_id"] for r in records))
-    feats = {v: np.load(root.youcook_features / f"{v}.npy") for v in vids}
-    sents = {v: [a["sentence"] for a in anno[v]["annotations"]] for v in vids}
-    segs = {v: [a["segment"] for a in anno[v]["annotations"]] for v in vids}
-    out: dict[str, dict[str, dict[str, float]]] = {}
-    for m in METHODS:
-        res: dict[str, dict[str, float]] = {}
-        text = {v: enc.text(m, sents[v]) for v in vids}
-        clips_bg = {v: enc.video(m, [feats[v][s: s + WINDOW]
-                                     for s in range(0, len(feats[v]), WINDOW)]) for v in vids}
-        clips_nobg = {v: enc.video(m, [feats[v][s:max(e, s + 1)] for s, e in segs[v]])
-                      for v in vids}
-        for name, clips in (("paragraph_bg_kept_capavg", clips_bg),
-                            ("paragraph_bg_removed_capavg", clips_nobg)):
-            scores = np.array([[(text[q] @ clips[v].T).max(1).mean() for v in vids]
-                               for q in vids])
-            res[name] = recall_at(scores)
-        for bg, clips in (("kept", clips_bg), ("removed", clips_nobg)):
-            for measure, scores in sequence_scores(text, clips, vids, bg == "kept").items():
-                res[f"paragraph_bg_{bg}_{measure}"] = recall_at(scores)
-        all_text = np.concatenate([text[v] for v in vids])
-        all_clip = np.concatenate([clips_nobg[v] for v in vids])
-        res["clip_retrieval"] = recall_at(all_text @ all_clip.T)
-        out[m] = res
-    return out
 
 
 def msrvtt(root: DataRoot, enc: Encoders) -> dict[str, dict[str, dict[str, float]]]:

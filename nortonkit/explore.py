@@ -4,8 +4,10 @@ Given the frame tokens of ``M`` clips and the word tokens of ``N`` captions of o
 :func:`explore_alignment` computes the fine-grained similarity (Eq. 5) and, side by side, the
 DTW path, the vanilla entropic OT plan (Eq. 2-3) and Norton's plan with the alignable prompt
 bucket (Eq. 6), the mass each clip and caption sends to the bucket, and agreement with the
-ground truth where it is known. ``nortonkit.widgets`` only wires sliders to this function and
-``nortonkit.viz`` draws the result, so tests and papermill drive the same code headlessly.
+ground truth where it is known (:func:`nortonkit.alignment_metrics.alignment_metrics`, the
+same metric as the transport-accuracy study). ``nortonkit.widgets`` only wires sliders to
+this function and ``nortonkit.viz`` draws the result, so tests and papermill drive the same
+code headlessly.
 
 Examples come from three places:
 
@@ -34,9 +36,10 @@ import torch
 from torch import Tensor
 
 from .alignment import dtw
+from .alignment_metrics import alignment_metrics
 from .masking import pad_sequences
 from .similarity import token_lse_similarity
-from .sinkhorn import bucket_sinkhorn, sinkhorn
+from .sinkhorn import bucket_sinkhorn, bucket_value_from_quantile, sinkhorn
 from .validation import (
     check_choice,
     check_finite,
@@ -79,6 +82,9 @@ class AlignmentExample(NamedTuple):
     anchors : shape (N,) int64, the clip each caption was originally paired with (its ASR
         timestamps), ``-1`` for none. ``None`` (default) means the diagonal, clip ``j`` for
         caption ``j``.
+    irrelevant : shape (N,) bool, captions with no visual counterpart in the whole video
+        (chatter, or a step the video does not show); their ``truth`` columns are all False.
+        ``None`` (default) means the captions whose ``truth`` column is all False.
     """
 
     clip_tokens: Tensor
@@ -90,6 +96,7 @@ class AlignmentExample(NamedTuple):
     truth: Tensor | None
     title: str
     anchors: Tensor | None = None
+    irrelevant: Tensor | None = None
 
 
 class ExplorerResult(NamedTuple):
@@ -105,7 +112,8 @@ class ExplorerResult(NamedTuple):
     clip_to_bucket : shape (M,), fraction of each clip's mass sent to the bucket.
     caption_to_bucket : shape (N,), fraction of each caption's mass sent to the bucket.
     bucket_value : the bucket value ``p`` (k-th smallest similarity of the original pairs).
-    agreement : metric name -> value; empty without ground truth (see :func:`_agreement`).
+    agreement : metric name -> value in [0, 1]; empty without ground truth (see
+        :func:`_agreement`).
     """
 
     similarity: Tensor
@@ -155,7 +163,25 @@ def _check_example(example: AlignmentExample) -> tuple[int, int]:
         if bool(((a < -1) | (a >= m)).any()):
             raise ValueError(f"example.anchors: expected clip indices in [-1, {m}), got range "
                              f"[{int(a.min())}, {int(a.max())}]")
+    if example.irrelevant is not None:
+        irr = example.irrelevant
+        if not isinstance(irr, Tensor) or irr.dtype != torch.bool or tuple(irr.shape) != (n,):
+            got = f"{tuple(irr.shape)} {irr.dtype}" if isinstance(irr, Tensor) else \
+                type(irr).__name__
+            raise ValueError(f"example.irrelevant: expected a bool tensor of shape (N,) = "
+                             f"({n},), got {got}")
     return m, n
+
+
+def _bucket_value(pairs: Tensor, quantile: float) -> Tensor:
+    """:func:`~nortonkit.sinkhorn.bucket_value_from_quantile`, with ``k`` clamped to >= 1.
+
+    With fewer than ``1 / quantile`` original pairs, ``int(quantile * K)`` is 0; the explorer
+    then takes the smallest pair (``k = 1``) so that every slider position stays valid.
+    """
+    if int(quantile * len(pairs)) >= 1:
+        return bucket_value_from_quantile(pairs, quantile)
+    return pairs.detach().min()
 
 
 def _original_pairs(sim: Tensor, anchors: Tensor | None) -> Tensor:
@@ -182,7 +208,8 @@ def explore_alignment(
     example : an :class:`AlignmentExample` with ``M`` clips and ``N`` captions.
     alpha : log-sum-exp temperature of Eq. 5 (alpha -> 0: max over tokens).
     bucket_quantile : the bucket value ``p`` is the k-th *smallest* similarity of the ``K``
-        originally paired (clip, caption), ``k = max(1, int(bucket_quantile * K))``.
+        originally paired (clip, caption), ``k = max(1, int(bucket_quantile * K))``
+        (:func:`nortonkit.sinkhorn.bucket_value_from_quantile`).
     eps : entropic regularisation of both transport problems.
     n_iters : Sinkhorn iterations.
 
@@ -197,9 +224,11 @@ def explore_alignment(
     Norton Eq. 5 (similarity), Eq. 2-3 (vanilla OT, :math:`\max_Q \langle Q, S\rangle +
     \varepsilon H(Q)` with uniform marginals) and Eq. 6 (the prompt bucket: ``S`` grows one row
     and one column of value ``p``; SuperGlue marginals ``1/(M+N)`` per clip and caption).
-    Bucket fractions are ``1 - (M + N) * row_sum`` and ``1 - (M + N) * col_sum``. Unlike
-    :func:`nortonkit.sinkhorn.bucket_value_from_quantile`, ``k`` is at least 1, so that every
-    slider position of the explorer is valid for short videos.
+    Bucket fractions are ``1 - (M + N) * row_sum`` and ``1 - (M + N) * col_sum``. ``p`` comes
+    from :func:`nortonkit.sinkhorn.bucket_value_from_quantile`, except that ``k`` is clamped
+    to at least 1, so that every slider position of the explorer is valid for short videos.
+    The agreement numbers are :func:`nortonkit.alignment_metrics.alignment_metrics` of the three
+    alignments (DTW ties broken by the similarity).
 
     Examples
     --------
@@ -224,40 +253,47 @@ def explore_alignment(
     path = dtw(-sim[None], return_path=True).path[0]  # (M, N)
     ot_plan = sinkhorn(sim, eps=eps, n_iters=n_iters).plan * m  # (M, N), total mass M
     pairs = _original_pairs(sim, example.anchors)  # (K,)
-    k = max(1, int(bucket_quantile * len(pairs)))
-    p = pairs.detach().kthvalue(k).values
+    p = _bucket_value(pairs, bucket_quantile)
     bplan = bucket_sinkhorn(sim, p, eps=eps, n_iters=n_iters, marginals="superglue").plan
     bplan = bplan * (m + n)  # (M, N): a real row / column carries mass 1 when fully aligned
     clip_to_bucket = (1 - bplan.sum(1)).clamp(0, 1)  # (M,)
     caption_to_bucket = (1 - bplan.sum(0)).clamp(0, 1)  # (N,)
     agreement = {} if example.truth is None else _agreement(
-        example.truth, path, ot_plan, bplan, caption_to_bucket)
+        example.truth, example.irrelevant, sim, path, ot_plan, bplan, caption_to_bucket)
     return ExplorerResult(sim, path, ot_plan, bplan, clip_to_bucket, caption_to_bucket,
                           float(p), agreement)
 
 
-def _agreement(truth: Tensor, path: Tensor, ot_plan: Tensor, bplan: Tensor,
-               caption_to_bucket: Tensor) -> dict[str, float]:
-    """Caption-level agreement with the ground truth.
+def _agreement(truth: Tensor, irrelevant: Tensor | None, sim: Tensor, path: Tensor,
+               ot_plan: Tensor, bplan: Tensor, caption_to_bucket: Tensor) -> dict[str, float]:
+    """Caption-level agreement with the ground truth; undefined entries are left out.
 
-    ``<method> accuracy``: over captions with a visual counterpart, the fraction whose
-    highest-weight clip (DTW: any clip on the path) is a true clip. ``bucket mass, alignable`` /
-    ``bucket mass, unalignable``: mean fraction of caption mass sent to the bucket.
+    ``DTW accuracy``, ``OT accuracy``, ``Norton accuracy``: caption-to-segment accuracy of
+    :func:`nortonkit.alignment_metrics.alignment_metrics` (over captions with a true clip, the
+    fraction whose assigned clip is a true one; DTW: the path's clip of highest similarity).
+    ``Norton strict accuracy``: a caption sent to the bucket counts as a miss.
+    ``bucket precision`` / ``bucket recall``: of the captions sent to the bucket (bucket mass
+    above the mass to any clip), the irrelevant fraction / of the irrelevant captions, the
+    fraction sent. ``bucket mass, alignable`` / ``bucket mass, unalignable``: mean fraction of
+    caption mass sent to the bucket, over captions with / without a true clip.
     """
     truth = truth.bool()
+    irrelevant = ~truth.any(0) if irrelevant is None else irrelevant
     alignable = truth.any(0)  # (N,)
-    out: dict[str, float] = {}
+    found = {
+        "DTW": alignment_metrics(path, truth, irrelevant, scores=sim),
+        "OT": alignment_metrics(ot_plan, truth, irrelevant, scores=sim),
+        "Norton": alignment_metrics(bplan, truth, irrelevant, caption_to_bucket, scores=sim),
+    }
+    out = {f"{name} accuracy": m["accuracy"] for name, m in found.items()}
+    out["Norton strict accuracy"] = found["Norton"]["strict_accuracy"]
+    out["bucket precision"] = found["Norton"]["bucket_precision"]
+    out["bucket recall"] = found["Norton"]["bucket_recall"]
     if bool(alignable.any()):
-        cols = alignable.nonzero().squeeze(1)
-        hit_dtw = (path.bool() & truth)[:, cols].any(0).float().mean()
-        for name, plan in (("OT", ot_plan), ("Norton", bplan)):
-            best = plan[:, cols].argmax(0)  # (n_alignable,)
-            out[f"{name} accuracy"] = float(truth[best, cols].float().mean())
-        out["DTW accuracy"] = float(hit_dtw)
         out["bucket mass, alignable"] = float(caption_to_bucket[alignable].mean())
     if bool((~alignable).any()):
         out["bucket mass, unalignable"] = float(caption_to_bucket[~alignable].mean())
-    return out
+    return {k: v for k, v in out.items() if not math.isnan(v)}
 
 
 def clip_windows(caption_spans: Tensor, duration: int, min_len: int = 3,
@@ -350,7 +386,8 @@ def example_from_synthetic(example, word_tokens: list[Tensor] | None = None,
     AlignmentExample
         ``M = N`` clips, one per caption: the per-second features inside each caption's clip
         window (:func:`clip_windows`). ``truth[i, j]`` when clip ``i`` overlaps the true span of
-        the step that caption ``j`` describes.
+        the step that caption ``j`` describes; ``irrelevant[j]`` when caption ``j`` describes no
+        step (``aligned_step_per_caption[j] < 0``).
 
     Notes
     -----
@@ -379,7 +416,8 @@ def example_from_synthetic(example, word_tokens: list[Tensor] | None = None,
         truth[:, j] = (windows[:, 0] < e) & (windows[:, 1] > s)
     labels = [f"{s}-{e} s" for s, e in windows.tolist()]
     return AlignmentExample(clips, clip_mask, cap_tokens, cap_mask, labels,
-                            list(example.captions), truth, "synthetic video")
+                            list(example.captions), truth, "synthetic video",
+                            irrelevant=step < 0)
 
 
 @torch.no_grad()
@@ -388,7 +426,8 @@ def example_from_encoder(model, features: np.ndarray | Tensor, caption_spans: Te
                          title: str = "video", max_clip_len: int = 16,
                          max_text_len: int = 32, windows: Tensor | None = None,
                          anchors: Tensor | None = None,
-                         device: str | torch.device = "cpu") -> AlignmentExample:
+                         device: str | torch.device = "cpu",
+                         irrelevant: Tensor | None = None) -> AlignmentExample:
     """An :class:`AlignmentExample` encoded by a :class:`nortonkit.encoders.DualEncoder`.
 
     Parameters
@@ -403,6 +442,7 @@ def example_from_encoder(model, features: np.ndarray | Tensor, caption_spans: Te
         (:func:`clip_windows`).
     anchors : shape (N,), see :class:`AlignmentExample`.
     device : where to run the encoders; the returned tokens are on the CPU.
+    irrelevant : shape (N,) bool, see :class:`AlignmentExample`.
 
     Returns
     -------
@@ -435,7 +475,7 @@ def example_from_encoder(model, features: np.ndarray | Tensor, caption_spans: Te
     labels = [f"{s}-{e} s" for s, e in windows.tolist()]
     return AlignmentExample(video.tokens.float().cpu(), video.mask.cpu(),
                             text.tokens.float().cpu(), text.mask.cpu(), labels, list(captions),
-                            truth, title, anchors)
+                            truth, title, anchors, irrelevant)
 
 
 @lru_cache(maxsize=2)
@@ -541,6 +581,7 @@ def example_from_data_root(
         (windows[:, 1:] > seg[None, :, 0])  # (M, N)
     inside = (windows[:, :1] <= mid[keep][None]) & (mid[keep][None] < windows[:, 1:])  # (M, N)
     anchors = torch.where(inside.any(0), inside.float().argmax(0), -1).long()  # (N,)
+    irrelevant = ~video.alignable[keep].bool()  # (N,)
     title = f"{video_id} ({lo}-{hi} s)"
     if checkpoint is not None:
         from .data.text import load_tokenizer
@@ -548,7 +589,7 @@ def example_from_data_root(
         tok = load_tokenizer() if tokenizer is None else tokenizer
         return example_from_encoder(_load_model(checkpoint), feats, spans[keep], texts, tok,
                                     truth=truth, title=title, windows=windows, anchors=anchors,
-                                    device=device)
+                                    device=device, irrelevant=irrelevant)
     if manifest is None:
         raise ValueError(
             f"checkpoint: required for {root.root} (no synthetic-corpus manifest there, so no "
@@ -560,7 +601,7 @@ def example_from_data_root(
     clips, clip_mask = _frames(feats, windows)
     labels = [f"{s}-{e} s" for s, e in windows.tolist()]
     return AlignmentExample(clips, clip_mask, cap_tokens, cap_mask, labels, texts, truth, title,
-                            anchors)
+                            anchors, irrelevant)
 
 
 # The in-memory synthetic videos of the picker: (name, n_steps, NoiseConfig overrides).
