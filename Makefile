@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.nortonkit-installed
 
-.PHONY: demo reproduce test lint bench clean
+.PHONY: demo study reproduce test lint bench clean
 
 # One pip command line, torch pinned beside the project (see README, "Set-up").
 $(STAMP): pyproject.toml
@@ -14,6 +14,13 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(PY) -m nortonkit.demo
+
+# The full synthetic study (about an hour on 2 CPU cores): results/ is committed.
+STUDY_NOTEBOOKS := 10_data_prep.ipynb 20_pretrain.ipynb 40_ablations.ipynb \
+	55_transport_study.ipynb 60_noise_robustness.ipynb
+study: $(STAMP)
+	$(PY) -m nortonkit.demo --profile full --study-dir results --out-dir results/report \
+		--notebooks $(STUDY_NOTEBOOKS)
 
 # Real data at full size: make reproduce DATA_ROOT=... CHECKPOINT=... DEVICE=cuda
 DATA_ROOT ?=

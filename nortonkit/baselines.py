@@ -26,6 +26,7 @@ Nothing here is tuned on the evaluation sets.
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import torch
@@ -318,7 +319,7 @@ def youcook(root: DataRoot, enc: Encoders) -> dict[str, dict[str, dict[str, floa
     return out
 
 
-def youcook_baselines(root: DataRoot, size: str = "default", seed: int = 0,
+def youcook_baselines(root: DataRoot | str | os.PathLike, size: str = "default", seed: int = 0,
                       infonce_steps: int = 300) -> dict[str, dict[str, float]]:
     """``{"youcook_clip_r1" | "youcook_paragraph_dtw_r1": {method: percent}}`` for the summary.
 
@@ -329,6 +330,7 @@ def youcook_baselines(root: DataRoot, size: str = "default", seed: int = 0,
     >>> sorted(out), sorted(out["youcook_clip_r1"]) == sorted(METHODS)
     (['youcook_clip_r1', 'youcook_paragraph_dtw_r1'], True)
     """
+    root = root if isinstance(root, DataRoot) else DataRoot(root)
     enc = Encoders(root, seed, SyntheticConfig.preset(size, seed=seed), infonce_steps)
     res = youcook(root, enc)
     return {"youcook_clip_r1": {m: res[m]["clip_retrieval"]["R@1"] for m in METHODS},

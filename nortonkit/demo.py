@@ -15,14 +15,39 @@ cuda``: the same notebooks at full size.
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
+
+import pandas as pd
 
 from .reports import NOTEBOOK_DIR, ordered_notebooks, run_notebooks
+from .study import summarize, summary_json, write_json
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "write_summary"]
+
+
+def write_summary(study_dir: str | os.PathLike, path: str | os.PathLike,
+                  meta: Mapping[str, Any] | None = None) -> Path | None:
+    """``summary.json`` from the study folder that notebooks 40 and 55 wrote (None if absent).
+
+    Reads ``references.json`` (baselines, stage 1), ``methods_runs.csv`` and
+    ``alignment_accuracy.json``; see :func:`nortonkit.study.summary_json` for the layout.
+    """
+    d = Path(study_dir)
+    need = [d / "references.json", d / "methods_runs.csv", d / "alignment_accuracy.json"]
+    if not all(p.is_file() for p in need):
+        return None
+    refs = json.loads(need[0].read_text())
+    summary = summarize(pd.read_csv(need[1]))
+    alignment = json.loads(need[2].read_text())
+    return write_json(summary_json(summary, refs["baselines"], alignment, refs["stage1"],
+                                   {**dict(meta or {}), "profile": refs.get("profile")}), path)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out-dir", default="reports", help="executed notebooks, figures, tables")
     p.add_argument("--artifacts", default="artifacts", help="corpus, runs and results")
+    p.add_argument("--profile", default="demo", choices=("demo", "full"),
+                   help="study profile of nortonkit.study.PROFILES (make study: full)")
+    p.add_argument("--study-dir", default=None,
+                   help="where the study writes (default: {artifacts}/study; make study: "
+                        "results)")
     p.add_argument("--notebooks", nargs="*", default=None,
                    help="run only these notebooks (names or paths), in the given order")
     return p
@@ -83,7 +113,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     dataset = args.dataset or ("real" if args.data_root else "synthetic")
     _check_inputs(dataset, args.data_root, args.checkpoint or None, args.device)
-    params = {"device": args.device, "seed": args.seed, "dataset": dataset}
+    params = {"device": args.device, "seed": args.seed, "dataset": dataset,
+              "profile": args.profile}
+    study_dir = Path(args.study_dir or Path(args.artifacts) / ("study-smoke" if args.smoke
+                                                               else "study")).resolve()
+    params["study_dir"] = str(study_dir)
     if args.data_root:
         params["data_root"] = str(Path(args.data_root).resolve())
     if args.checkpoint:
@@ -98,7 +132,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RuntimeError as e:
         print(f"nortonkit demo: FAILED: {e}", file=sys.stderr, flush=True)
         return 1
-    print(f"nortonkit demo: done in {time.perf_counter() - t0:.0f} s; see "
+    seconds = time.perf_counter() - t0
+    if dataset == "synthetic":
+        meta = {"profile": "smoke" if args.smoke else args.profile, "seconds": round(seconds),
+                "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
+                "dataset": dataset}
+        for target in {Path(args.out_dir) / "summary.json", study_dir / "summary.json"}:
+            path = write_summary(study_dir, target, meta)
+            if path is not None:
+                print(f"nortonkit demo: wrote {path}", flush=True)
+    print(f"nortonkit demo: done in {seconds:.0f} s; see "
           f"{args.out_dir}/tables.md and {args.out_dir}/figures/", flush=True)
     return 0
 

@@ -19,7 +19,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import pandas as pd
+
 from .io import atomic_write
+from .study import stage1_config
 
 __all__ = [
     "NOTEBOOK_ORDER",
@@ -54,6 +57,7 @@ NOTEBOOK_ORDER: tuple[str, ...] = (
     "40_ablations.ipynb",
     "45_efficiency.ipynb",
     "50_alignment_explorer.ipynb",
+    "55_transport_study.ipynb",
     "60_noise_robustness.ipynb",
     "90_report.ipynb",
 )
@@ -61,6 +65,7 @@ NOTEBOOK_ORDER: tuple[str, ...] = (
 #: Names every notebook's ``parameters`` cell defines.
 PARAMETER_NAMES: tuple[str, ...] = (
     "data_root", "checkpoint", "device", "dataset", "smoke", "seed", "out_dir", "artifacts",
+    "profile", "study_dir",
 )
 
 
@@ -278,7 +283,7 @@ def run_notebooks(
 
 def pretrain_config(paths: NotebookPaths, smoke: bool = False, seed: int = 0,
                     device: str = "cpu", max_steps: int | None = None) -> Any:
-    """The tiny pre-training run of ``20_pretrain``: ``configs/tiny_synthetic.yaml`` re-rooted.
+    """Stage 1 of ``20_pretrain``: ``configs/synthetic_stage1.yaml`` re-rooted.
 
     Parameters
     ----------
@@ -298,27 +303,12 @@ def pretrain_config(paths: NotebookPaths, smoke: bool = False, seed: int = 0,
     >>> p = notebook_paths(tempfile.mkdtemp(), tempfile.mkdtemp(), smoke=True)
     >>> cfg = pretrain_config(p, smoke=True, max_steps=120)
     >>> cfg.train.max_steps, cfg.preset, cfg.data.synthetic
-    (4, 'norton', 'smoke')
+    (4, 'videoclip', 'smoke')
     """
-    from importlib import resources
-
-    from .config import load_config
-
-    yaml = resources.files("nortonkit") / "configs" / "tiny_synthetic.yaml"
     synthetic = None if paths.data_root.parent != paths.run_dir.parents[1] else (
         "smoke" if smoke else "default")
-    over = [f"data.root={paths.data_root}", f"train.out_dir={paths.run_dir}",
-            f"train.seed={seed}", f"train.device={device}", "train.tensorboard=false",
-            f"data.synthetic={synthetic if synthetic else 'null'}"]
-    if smoke:
-        over += ["model.hidden_size=32", "model.num_heads=2", "model.video_layers=1",
-                 "model.text_layers=1", "data.videos_per_batch=4", "data.clips_per_video=8",
-                 "retrieval.mode=off", "train.val_every=0", "train.save_every=0",
-                 "optim.warmup_updates=1"]
-        max_steps = 4
-    if max_steps is not None:
-        over += [f"train.max_steps={max_steps}", f"optim.total_num_update={max_steps}"]
-    return load_config(str(yaml), over)
+    return stage1_config(paths.data_root, paths.run_dir, 4 if smoke else max_steps, synthetic,
+                         seed=seed, device=device, smoke=smoke)
 
 
 # ---------------------------------------------------------------------------------- tables
@@ -362,14 +352,27 @@ def _md_table(df: Any) -> str:
     return "\n".join(out)
 
 
-def tables_markdown(results: Any, title: str = "nortonkit results beside the paper") -> str:
-    """Markdown with one table per paper table: our value, the paper's, and the difference.
+def _pivot(g: Any, value: str = "value") -> Any:
+    """Rows = methods (and settings), columns = ``measure metric``, as the paper prints tables."""
+    index = [c for c in ("method", "setting", "variant") if c in g and g[c].notna().any()]
+    index = index or ["table"]
+    cols = [c for c in ("measure", "metric") if c in g]
+    g = g.assign(column=g[cols].astype(str).agg(" ".join, axis=1))
+    wide = g.pivot_table(index=index, columns="column", values=value, aggfunc="first", sort=False)
+    return wide.reset_index()
+
+
+def tables_markdown(results: Any, title: str | None = None, dataset: str = "synthetic") -> str:
+    """Markdown with one table per paper table, in the paper's layout.
 
     Parameters
     ----------
     results : tidy DataFrame (``table``, ``measure``, ``metric``, ``value``, ...), e.g. from
-        :func:`collect_results`; rows of a known Norton table get the paper's number
-        (:func:`nortonkit.paper.compare_with_paper`), other rows are listed as they are.
+        :func:`collect_results`.
+    title : heading (default says which data the numbers are on).
+    dataset : ``"synthetic"``: our numbers only (they are measured on other data than the
+        paper's and are not comparable); ``"real"``: the paper's row of each table
+        (:func:`nortonkit.paper.compare_with_paper`) under ours, with the same columns.
 
     Returns
     -------
@@ -380,51 +383,68 @@ def tables_markdown(results: Any, title: str = "nortonkit results beside the pap
     >>> import pandas as pd
     >>> r = pd.DataFrame([dict(table="T9", method="ours", measure="alignment",
     ...                        metric="recall", setting="zero-shot", value=20.0)])
-    >>> print(tables_markdown(r).splitlines()[2])
-    ## T9
+    >>> text = tables_markdown(r)
+    >>> text.splitlines()[2], "paper:" in text, "delta" in text
+    ('## T9', False, False)
+    >>> "| paper: Norton (Ours)" in tables_markdown(r, dataset="real")
+    True
     """
     from .paper import compare_with_paper
 
+    if dataset not in ("synthetic", "real"):
+        raise ValueError(f"dataset: expected 'synthetic' or 'real', got {dataset!r}")
+    if title is None:
+        title = ("nortonkit results on the synthetic corpus (not comparable with the paper's)"
+                 if dataset == "synthetic" else "nortonkit results beside the paper")
     lines = [f"# {title}", ""]
     if results is None or len(results) == 0:
         return "\n".join([*lines, "No results were found.", ""])
     has_key = {"table", "measure", "metric", "value"} <= set(results.columns)
     if not has_key:
         return "\n".join([*lines, _md_table(results), ""])
-    cmp = compare_with_paper(results)
-    keep = [c for c in ("method", "setting", "measure", "variant", "metric", "value",
-                        "paper_method",
-                        "paper_value", "delta", "seed", "n_seeds", "std") if c in cmp]
-    for table, g in cmp.groupby(cmp["table"].astype(str), sort=True):
-        lines += [f"## {table}", "", _md_table(g[keep].reset_index(drop=True)), ""]
-    lines += [f"_{len(cmp)} rows; paper numbers from nortonkit/paper_tables.json; values in % "
-              "unless the metric says otherwise._", ""]
+    for table, g in results.groupby(results["table"].astype(str), sort=True):
+        wide = _pivot(g)
+        if dataset == "real":
+            cmp = compare_with_paper(g)
+            paper = cmp[cmp["paper_value"].notna()]
+            if len(paper):
+                pw = _pivot(paper.assign(method="paper: " + paper["paper_method"].astype(str)),
+                            "paper_value")
+                wide = pd.concat([wide, pw], ignore_index=True)
+        lines += [f"## {table}", "", _md_table(wide), ""]
+    note = ("synthetic corpus: no paper column, the data differ" if dataset == "synthetic"
+            else "paper rows from nortonkit/paper_tables.json")
+    lines += [f"_{len(results)} results; {note}; values in % unless the metric says "
+              "otherwise. The tidy rows are in the results CSVs._", ""]
     return "\n".join(lines)
 
 
 def write_tables_md(results_dir: str | os.PathLike, path: str | os.PathLike,
-                    extras: Mapping[str, Any] | None = None) -> Path:
+                    extras: Mapping[str, Any] | None = None, dataset: str = "synthetic") -> Path:
     """Collect the csv results of ``results_dir`` and write them as markdown to ``path``.
 
-    Every table appears with our numbers beside the paper's (atomic write); ``extras`` maps a
-    section title to a DataFrame appended as it is (e.g. the noise-robustness summary, which
-    has no paper counterpart).
+    Tables as :func:`tables_markdown` lays them out (atomic write); ``extras`` maps a section
+    title to a DataFrame appended as it is (e.g. the post-trained methods of the study). The
+    long tidy rows are written beside it as ``results.csv``.
 
     Examples
     --------
-    >>> import tempfile, pandas as pd
+    >>> import tempfile
     >>> d = Path(tempfile.mkdtemp())
     >>> pd.DataFrame([dict(table="T9", method="ours", measure="alignment", metric="recall",
     ...                    setting="zero-shot", value=20.0)]).to_csv(d / "t9.csv", index=False)
-    >>> text = write_tables_md(d, d / "tables.md").read_text()
-    >>> "46.90" in text
-    True
+    >>> text = write_tables_md(d, d / "out" / "tables.md", dataset="real").read_text()
+    >>> "46.90" in text, (d / "out" / "results.csv").is_file()
+    (True, True)
     """
-    text = tables_markdown(collect_results(results_dir))
+    results = collect_results(results_dir)
+    text = tables_markdown(results, dataset=dataset)
     for title, df in (extras or {}).items():
         text += f"\n## {title}\n\n{_md_table(df)}\n"
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path.with_name("results.csv"), "w") as f:
+        results.to_csv(f, index=False)
     with atomic_write(path, "w") as f:
         f.write(text)
     return path

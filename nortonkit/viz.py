@@ -23,6 +23,7 @@ __all__ = [
     "plot_recall_bars",
     "plot_training_curves",
     "plot_noise_sweep",
+    "plot_method_bars",
     "plot_explorer",
     "figure_png",
 ]
@@ -415,4 +416,37 @@ def plot_noise_sweep(df, knob: str, metric: str, method_col: str = "method",
     ax.set_ylabel(metric)
     ax.legend(fontsize=7)
     ax.set_title(f"{metric} vs {knob}", fontsize=9)
+    return fig
+
+
+def plot_method_bars(summary, metric: str, references: dict[str, float] | None = None,
+                     title: str = "", ax: Axes | None = None) -> Figure:
+    """Mean ± std over seeds of one metric per method (a :func:`nortonkit.study.summarize`
+    frame), with reference levels (baselines, the stage-1 checkpoint) as labelled lines.
+
+    >>> import pandas as pd
+    >>> s = pd.DataFrame(dict(method=["a", "b"], metric="r", mean=[1.0, 2.0], std=[0.1, 0.2],
+    ...                       n=3))
+    >>> fig = plot_method_bars(s, "r", {"ridge": 3.0}, title="t")
+    >>> [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    ['a', 'b']
+    >>> plt.close("all")
+    """
+    sub = summary[summary["metric"] == metric]
+    if sub.empty:
+        raise ValueError(f"metric: expected one of {sorted(set(summary['metric']))}, "
+                         f"got {metric!r}")
+    fig, ax = _ax(ax, figsize=(max(4.0, 0.55 * len(sub) + 2.5), 3.4))
+    x = np.arange(len(sub))
+    ax.bar(x, sub["mean"], yerr=sub["std"], capsize=3, color="#4c72b0")
+    ax.set_xticks(x, [str(m) for m in sub["method"]], rotation=45, ha="right", fontsize=8)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (name, value) in enumerate((references or {}).items()):
+        ax.axhline(value, ls="--", lw=1, color=colors[(i + 1) % len(colors)],
+                   label=f"{name} {value:.1f}")
+    if references:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    n = sorted(set(int(k) for k in sub["n"]))
+    ax.set_ylabel(f"{metric} (mean ± std, n = {'/'.join(map(str, n))})", fontsize=8)
+    ax.set_title(title, fontsize=9)
     return fig

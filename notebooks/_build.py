@@ -33,7 +33,9 @@ dataset = "synthetic"  # "synthetic" or "real"
 smoke = False  # True: smoke sizes, seconds per notebook
 seed = 0
 out_dir = "../reports"  # figures and tables.md
-artifacts = "../artifacts"  # corpus, runs and results (gitignored)'''
+artifacts = "../artifacts"  # corpus, runs and results (gitignored)
+profile = "demo"  # study profile of nortonkit.study.PROFILES: "demo" (reduced) or "full"
+study_dir = None  # where 40, 55 and 60 write the study (None: {artifacts}/study)'''
 
 SETUP = '''\
 from nortonkit.reports import environment_report, notebook_paths
@@ -220,14 +222,16 @@ if dataset == "synthetic":
     ])
 
     nbs["20_pretrain.ipynb"] = notebook([
-        header("Pre-training the tiny model",
-               "Norton's objective (Eq. 1) on the HowTo100M-like corpus, a few minutes on CPU.",
+        header("Stage 1: VideoCLIP-style pre-training",
+               "The contrastive loss alone (Eq. 8, beta = 0) on the HowTo100M-like corpus: the "
+               "synthetic VideoCLIP checkpoint every method post-trains from.",
                "how-to", "the corpus at `paths.data_root` (from `10_data_prep`)",
                "the named checkpoint `{artifacts}/runs/pretrain/checkpoint_last` that "
-               "notebooks 30-35 evaluate, training logs, a figure"),
-        md("`nortonkit/configs/tiny_synthetic.yaml` re-rooted at this notebook's artifacts. "
-           "When papermill passes a `checkpoint` (e.g. the released Norton weights), training "
-           "is skipped and that checkpoint is evaluated instead."),
+               "notebooks 30-60 start from, training logs, a figure"),
+        md("`nortonkit/configs/synthetic_stage1.yaml` re-rooted at this notebook's artifacts "
+           "(why these values: `data_recipes/SYNTHETIC.md`). When papermill passes a "
+           "`checkpoint` (e.g. the released VideoCLIP or Norton weights), training is skipped "
+           "and that checkpoint is used instead."),
         code("""
 import pandas as pd
 
@@ -237,15 +241,19 @@ from nortonkit.train import fit
 config = pretrain_config(paths, smoke=smoke, seed=seed, device=device, max_steps=max_steps)
 run = fit(config) if checkpoint is None else None
 log = pd.read_csv(paths.run_dir / "train_log.csv") if run else pd.DataFrame()
+val = pd.read_csv(paths.run_dir / "val_log.csv") if run else pd.DataFrame()
 log.tail(3)"""),
-        md("Training curves: total loss, L_clip and L_video (Eq. 1). Epoch 1 uses shuffled "
-           "batches; from epoch 2 (step 100) batches are built from nearest neighbours "
-           "(retrieval-augmented hard negatives), so the loss jumps up there: the negatives "
-           "got harder, the model did not get worse."),
+        md("Training loss (L_clip, 128 pairs per batch: chance is 2 ln 128 = 9.70) and the "
+           "held-out in-batch loss and clip R@1 (chance 1/128)."),
         code("""
 from nortonkit.viz import plot_training_curves
 
-fig = plot_training_curves(log, ys=("loss", "loss_clip", "loss_video")) if run else None"""),
+fig = plot_training_curves(log, ys=("loss_clip",)) if run else None
+if fig is not None and len(val):
+    ax = fig.axes[0]
+    ax.plot(val["step"], val["val_loss"], "o-", ms=3, label="validation loss")
+    ax.axhline(9.70, ls=":", color="grey", label="chance (2 ln 128)")
+    ax.legend(fontsize=7)"""),
         code("""
 from nortonkit.evaluate import load_model
 
@@ -254,7 +262,7 @@ if fig is not None:
     fig.savefig(paths.figures / "pretrain_curves.png", dpi=120)
     assert run.step == config.train.max_steps and log["loss"].notna().all()
 print("checkpoint:", paths.checkpoint.name, sum(p.numel() for p in model.parameters()) > 0)"""),
-    ], extra_parameters="max_steps = 300  # updates of the demo run (the yaml's full run)")
+    ], extra_parameters="max_steps = None  # updates of stage 1 (None: the yaml's 300)")
 
     nbs["30_youcook2_paragraph_retrieval.ipynb"] = _benchmark(
         "YouCookII video-paragraph retrieval", "Cap. Avg., DTW and OTAM, background removed "
@@ -282,14 +290,94 @@ print("checkpoint:", paths.checkpoint.name, sum(p.numel() for p in model.paramet
     nbs["35_htm_align.ipynb"] = _benchmark(
         "HTM-Align", "Recall of alignable sentences (32 s windows, 8 s step).", "htm_align",
         "t9_htm_align", "Table 9", _bars("t9", "T9: HTM-Align recall"))
-    nbs["40_ablations.ipynb"] = _benchmark(
-        "Ablations A-J", "Norton Table 7: which component buys what, on the tiny setting.",
-        "ablations", "t7_ablations", "Table 7",
-        _bars("t7", "T7: clip R@1 per ablation", measure="clip"),
-        extra_md="Each row trains its preset (`nortonkit.presets`, rows A-J) for the same "
-                 "budget from the same initialisation; nothing is tuned per row.",
-        options=", steps=2 if smoke else ablation_steps",
-        extra_parameters="ablation_steps = 10  # updates per ablation row")
+    nbs["40_ablations.ipynb"] = notebook([
+        header("Stage 2: every method post-trained from the same checkpoint",
+               "VideoCLIP continued, TempCLR, Norton and the Table 7 rows A-J, over seeds, "
+               "against linear baselines fitted on the same corpus.", "explanation",
+               "the stage-1 checkpoint of `20_pretrain` (or `checkpoint`), the corpus",
+               "`{study_dir}/methods_runs.csv`, `methods_summary.csv`, `references.json`, "
+               "a figure"),
+        md("Norton's recipe (Sec. 4, App. A): start from VideoCLIP and post-train the "
+           "LayerNorms only, with the method's loss. Every row here starts from the same "
+           "stage-1 checkpoint with the same updates, batches and evaluation "
+           "(`nortonkit/configs/synthetic_stage2.yaml`); only the loss preset changes "
+           "(`nortonkit.presets`). `trainable = \"all\"` post-trains every parameter. The "
+           "references are measured on this corpus: `ridge_asr` (a linear model fitted on "
+           "the noisy ASR timestamps), `ridge_true` (the same on the true segments), the "
+           "`oracle` text encoder, a linear dual encoder trained with InfoNCE, and the stage-1 "
+           "checkpoint itself."),
+        code("""
+from pathlib import Path
+
+from nortonkit.baselines import youcook_baselines
+from nortonkit.evaluate import load_model
+from nortonkit.robustness import evaluate_encoder
+from nortonkit.study import PROFILES, write_json
+
+study = PROFILES["smoke" if smoke else profile]
+out = Path(study_dir or f"{artifacts}/study{'-smoke' if smoke else ''}")
+stage1 = evaluate_encoder(load_model(paths.checkpoint).model, paths.data_root)
+baselines = youcook_baselines(paths.data_root, study.corpus, infonce_steps=5 if smoke else 300)
+refs = {m: {"clip_r1": baselines["youcook_clip_r1"][m],
+            "paragraph_r1": baselines["youcook_paragraph_dtw_r1"][m]}
+        for m in ("ridge_asr", "ridge_true", "oracle", "linear_infonce")}
+write_json({"stage1": stage1, "baselines": baselines, "profile": study.name},
+           out / "references.json")
+study"""),
+        code("""
+import pandas as pd
+
+from nortonkit.study import run_methods, summarize
+
+work = Path(artifacts) / "runs" / f"stage2-{study.name}-{trainable}"
+runs = run_methods(paths.checkpoint, paths.data_root, work, study.methods, study.seeds,
+                   study.post_steps, trainable=trainable, workers=study.workers,
+                   synthetic=study.corpus if dataset == "synthetic" else None, device=device,
+                   smoke=smoke)
+if study.all_params_methods:  # the option: every parameter post-trained
+    every = run_methods(paths.checkpoint, paths.data_root, work.with_name(work.name + "-all"),
+                        study.all_params_methods, study.seeds, study.post_steps,
+                        trainable="all", workers=study.workers, device=device, smoke=smoke)
+    runs = pd.concat([runs, every.assign(method=every["method"] + " (all params)")])
+summary = summarize(runs)
+runs.to_csv(out / "methods_runs.csv", index=False)
+summary.to_csv(out / "methods_summary.csv", index=False)"""),
+        md("The table as the paper prints it: rows are methods, columns the metrics, "
+           "mean ± std over seeds (n). Synthetic numbers are not comparable with the paper's "
+           "and are not set beside them."),
+        code("""
+from nortonkit.study import paper_table
+
+paper_table(summary, refs, stage1)"""),
+        code("""
+import matplotlib.pyplot as plt
+
+from nortonkit.viz import plot_method_bars
+
+label = (f"{study.name} profile: {len(study.seeds)} seeds, {study.post_steps} updates, "
+         f"trainable={trainable}")
+fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), layout="constrained")
+for ax, metric in zip(axes, ("clip_r1", "paragraph_r1")):
+    lines = {**{k: v[metric] for k, v in refs.items()}, "stage 1": stage1[metric]}
+    plot_method_bars(summary, metric, lines, title=f"{metric} ({label})", ax=ax)"""),
+        md("Which of the paper's orderings hold here, and the part of the noisy-to-clean gap "
+           "(`ridge_true` - `ridge_asr`) that each method's post-training closes over the "
+           "stage-1 checkpoint."),
+        code("""
+from IPython.display import Markdown
+
+from nortonkit.study import gap_closed, orderings, orderings_markdown
+
+checks = orderings(summary)
+Markdown(orderings_markdown(checks))"""),
+        code("""
+gap_closed(summary, refs, stage1)"""),
+        code("""
+fig.savefig(paths.figures / "methods.png", dpi=120)
+assert runs["value"].between(0, 100).all() and set(study.methods) <= set(runs["method"])
+assert (summary["n"] == len(study.seeds)).all()
+print("methods x seeds:", len(study.methods), "x", len(study.seeds))"""),
+    ], extra_parameters='trainable = "layernorm_only"  # stage-2 parameters: or "all"')
     nbs["45_efficiency.ipynb"] = _benchmark(
         "Efficiency", "Norton Table 8: cost of each loss term per training step.",
         "efficiency", "t8_efficiency", "Table 8",
@@ -297,57 +385,107 @@ print("checkpoint:", paths.checkpoint.name, sum(p.numel() for p in model.paramet
         "ours = dict(zip(compared['measure'].astype(str), compared['value']))\n"
         "fig = plot_recall_bars(ours, None, title='T8: relative time per step', ylabel='')")
 
-    nbs["60_noise_robustness.ipynb"] = notebook([
-        header("Noise robustness", "Retrieval and alignment against each noise knob, for "
-               "VideoCLIP, TempCLR and Norton (mean and std over seeds).", "explanation",
-               "nothing (corpora are generated per knob, level and seed)",
-               "`{out_dir}/robustness_summary.csv`, `robustness_runs.csv` and figures"),
-        md("Each knob of the synthetic corpus is swept on its own, all others at their "
-           "defaults. Every method gets the same corpus, initialisation, updates and "
-           "evaluation; nothing is tuned to make any method win. The verdict table says, per "
-           "knob and level, whether Norton is ahead of the best baseline by more than a "
-           "standard deviation, behind it, or level. With a few dozen updates per run the "
-           "differences are small; the sweep shows where the robustness claims are visible at "
-           "this scale and where they are not."),
-        code("""
-from nortonkit.robustness import KNOBS, SMOKE_KNOBS, noise_sweep
-
-knobs = SMOKE_KNOBS if smoke else {k: KNOBS[k] for k in sweep_knobs}
-sweep = noise_sweep(knobs, seeds=(0,) if smoke else tuple(range(seed, seed + sweep_seeds)),
-                    steps=2 if smoke else sweep_steps, device=device,
-                    work_dir=f"{artifacts}/robustness{'-smoke' if smoke else ''}")
-sweep.summary"""),
-        md("Mean and standard deviation over seeds, per knob (columns) and metric (rows)."),
-        code("""
-import matplotlib.pyplot as plt
-
-from nortonkit.robustness import METRICS, sweep_frame
-from nortonkit.viz import plot_noise_sweep
-
-fig, axes = plt.subplots(len(METRICS), len(knobs), figsize=(4 * len(knobs), 9), squeeze=False,
-                         layout="constrained")
-_ = [plot_noise_sweep(sweep_frame(sweep.runs, k), k, m, ax=axes[i, j])
-     for i, m in enumerate(METRICS) for j, k in enumerate(knobs)]"""),
-        md("Where Norton's claims hold at this scale, and where they do not."),
-        code("""
-import pandas as pd
-
-from nortonkit.robustness import claims_table
-
-claims = pd.concat({m: claims_table(sweep.summary, m) for m in METRICS}, names=["metric"])
-claims"""),
+    nbs["55_transport_study.ipynb"] = notebook([
+        header("Transport against the ground truth",
+               "How accurately DTW, vanilla OT and Norton's bucketed OT align captions with "
+               "clips, as each noise knob and alpha, p, eps vary; no training.", "explanation",
+               "nothing (in-memory synthetic videos, oracle text embeddings)",
+               "`{study_dir}/alignment_accuracy.json`, `transport_runs.csv`, a figure"),
+        md("The synthetic world knows which seconds each caption describes and which captions "
+           "describe nothing. With the oracle text embedding of each caption and the frame "
+           "features of its clip, each method aligns every sequence of K = 8 consecutive "
+           "(clip, caption) pairs (`nortonkit.transport_study`). Accuracy: the fraction of "
+           "captions with a true clip whose assigned clip is a true one; bucket precision and "
+           "recall: of irrelevant captions sent to the bucket. Mean ± std over 5 seeds."),
         code("""
 from pathlib import Path
 
-sweep.summary.to_csv(Path(out_dir) / "robustness_summary.csv", index=False)
-sweep.runs.to_csv(Path(out_dir) / "robustness_runs.csv", index=False)
+from nortonkit.study import write_json
+from nortonkit.transport_study import SMOKE_SWEEP, default_accuracy, transport_sweep
+
+out = Path(study_dir or f"{artifacts}/study{'-smoke' if smoke else ''}")
+accuracy = default_accuracy(seeds=range(2 if smoke else 5))
+write_json(accuracy, out / "alignment_accuracy.json")
+runs = transport_sweep(**SMOKE_SWEEP) if smoke else transport_sweep(seeds=range(5))
+runs.to_csv(out / "transport_runs.csv", index=False)
+accuracy"""),
+        code("""
+from nortonkit.transport_study import summarize, summary_table
+
+summary = summarize(runs)
+summary_table(summary)"""),
+        code("""
+from IPython.display import Markdown
+
+from nortonkit.transport_study import claims_markdown, paper_claims
+
+Markdown(claims_markdown(paper_claims(summary), n_seeds=runs["seed"].nunique()))"""),
+        code("""
+from nortonkit.transport_study import plot_transport_sweep
+
+fig = plot_transport_sweep(runs)
+fig.suptitle(f"caption accuracy, mean ± std over {runs['seed'].nunique()} seeds", fontsize=10)
+fig.savefig(paths.figures / "transport_study.png", dpi=110)
+assert set(accuracy) == {"dtw", "ot", "norton"}"""),
+    ])
+
+    nbs["60_noise_robustness.ipynb"] = notebook([
+        header("Noise robustness, post-trained from the stage-1 checkpoint",
+               "VideoCLIP, TempCLR and Norton post-trained on corpora with more or fewer "
+               "irrelevant captions (mean ± std over seeds).", "explanation",
+               "the stage-1 checkpoint; corpora generated per level (same world)",
+               "`{study_dir}/noise_runs.csv`, a figure"),
+        md("Each level of a noise knob gets its own corpus from the same world as stage 1 "
+           "(same actions, objects and words), every other knob at its default. Every method "
+           "post-trains from the stage-1 checkpoint with the same updates and evaluation; "
+           "nothing is tuned to make any method win. The `demo` profile trains nothing here: "
+           "it shows the committed `results/` of `make study`, and says so on the plot."),
+        code("""
+from pathlib import Path
+
+import pandas as pd
+
+from nortonkit.study import PROFILES, noise_sweep, summarize
+
+study = PROFILES["smoke" if smoke else profile]
+out = Path(study_dir or f"{artifacts}/study{'-smoke' if smoke else ''}")
+if study.noise:
+    runs = noise_sweep(paths.checkpoint, Path(artifacts) / "noise" / study.name, study.noise,
+                       study.noise_methods,
+                       study.seeds, study.post_steps, corpus=study.corpus,
+                       workers=study.workers, device=device, smoke=smoke)
+    runs.to_csv(out / "noise_runs.csv", index=False)
+    source = f"{study.name} profile, run here"
+else:
+    runs = pd.read_csv(Path("..") / "results" / "noise_runs.csv")
+    source = "committed results/noise_runs.csv of make study (not rerun by this profile)"
+summary = summarize(runs, by=("knob", "level", "method"))
+summary.pivot_table(index=["knob", "level", "metric"], columns="method",
+                    values="mean").round(1)"""),
+        code("""
+import matplotlib.pyplot as plt
+
+from nortonkit.viz import plot_noise_sweep
+
+metrics = ("clip_r1", "paragraph_r1", "align_recall")
+knobs = list(dict.fromkeys(runs["knob"]))
+fig, axes = plt.subplots(1, len(metrics) * len(knobs), figsize=(13, 3.4), squeeze=False,
+                         layout="constrained")
+for j, (k, m) in enumerate((k, m) for k in knobs for m in metrics):
+    df = runs[(runs["knob"] == k) & (runs["metric"] == m)].rename(columns={"level": k,
+                                                                           "value": m})
+    plot_noise_sweep(df, k, m, ax=axes[0, j])
+fig.suptitle(f"mean ± std over {runs['seed'].nunique()} seeds; {source}", fontsize=9)"""),
+        md("Norton against the best other method at each level, by the kit's rule: a "
+           "difference is real beyond twice the combined std over seeds."),
+        code("""
+from nortonkit.study import noise_verdicts
+
+noise_verdicts(summary)"""),
+        code("""
 fig.savefig(paths.figures / "noise_robustness.png", dpi=120)
-assert sweep.runs[list(METRICS)].apply(lambda c: c.between(0, 100)).all().all()
-assert set(sweep.runs["method"]) == {"videoclip", "tempclr", "norton"}"""),
-    ], extra_parameters="""
-sweep_knobs = ("irrelevant_rate", "async_rate")  # names of nortonkit.robustness.KNOBS
-sweep_seeds = 2  # seeds per point (mean and std)
-sweep_steps = 16  # updates per training run""")
+assert runs["value"].between(0, 100).all()"""),
+    ])
 
     nbs["90_report.ipynb"] = notebook([
         header("Report: every table, ours beside the paper's",
@@ -368,9 +506,14 @@ import pandas as pd
 
 from nortonkit.reports import write_tables_md
 
-robust = Path(out_dir) / "robustness_summary.csv"
-extras = {"Noise robustness (synthetic sweep)": pd.read_csv(robust)} if robust.is_file() else {}
-written = write_tables_md(paths.results, paths.tables_md, extras=extras)
+from nortonkit.study import paper_table, summarize
+
+study = Path(study_dir or f"{artifacts}/study{'-smoke' if smoke else ''}")
+methods = study / "methods_runs.csv"
+extras = ({"Post-trained methods (mean ± std over seeds)":
+           paper_table(summarize(pd.read_csv(methods))).reset_index(names="method")}
+          if methods.is_file() else {})
+written = write_tables_md(paths.results, paths.tables_md, extras=extras, dataset=dataset)
 print(written.read_text()[:1500])"""),
         code("""
 text = paths.tables_md.read_text()

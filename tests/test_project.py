@@ -47,6 +47,7 @@ LAYERS = {
     "config": 4, "presets": 4, "retrieval": 4, "distributed": 4,
     "train": 5, "evaluate": 5, "evaluate_tasks": 5, "evaluate_finetune": 5,
     "robustness": 5, "reports": 5, "explore": 5, "convert": 5, "paper": 5,
+    "alignment_metrics": 1, "baselines": 4, "study": 5, "transport_study": 5,
     "viz": 6, "widgets": 7, "demo": 8, "utils": 0,
 }
 PLOTTING = {"matplotlib", "seaborn", "ipywidgets", "IPython"}
