@@ -26,10 +26,22 @@ from typing import Any
 
 import pandas as pd
 
+from .io import atomic_write
 from .reports import NOTEBOOK_DIR, ordered_notebooks, run_notebooks
-from .study import summarize, summary_json, write_json
+from .study import (
+    gap_closed,
+    noise_verdicts,
+    orderings,
+    orderings_markdown,
+    paper_table,
+    summarize,
+    summary_json,
+    write_json,
+)
+from .transport_study import claims_markdown, paper_claims
+from .transport_study import summarize as transport_summarize
 
-__all__ = ["main", "build_parser", "write_summary"]
+__all__ = ["main", "build_parser", "write_summary", "write_results_readme"]
 
 
 def write_summary(study_dir: str | os.PathLike, path: str | os.PathLike,
@@ -48,6 +60,74 @@ def write_summary(study_dir: str | os.PathLike, path: str | os.PathLike,
     alignment = json.loads(need[2].read_text())
     return write_json(summary_json(summary, refs["baselines"], alignment, refs["stage1"],
                                    {**dict(meta or {}), "profile": refs.get("profile")}), path)
+
+
+def _md(df: pd.DataFrame) -> str:
+    if isinstance(df.index, pd.MultiIndex) or df.index.name:
+        df = df.reset_index()
+    elif not isinstance(df.index, pd.RangeIndex):
+        df = df.reset_index(names="method")
+    head = "| " + " | ".join(str(c) for c in df.columns) + " |"
+    rule = "|" + "---|" * len(df.columns)
+    body = ["| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |"
+            for row in df.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+def write_results_readme(study_dir: str | os.PathLike, meta: Mapping[str, Any]) -> Path:
+    """``{study_dir}/README.md``: the committed study, read (tables, checks, cost, machine).
+
+    Built only from the files notebooks 40, 55 and 60 wrote into ``study_dir``.
+    """
+    d = Path(study_dir)
+    refs = json.loads((d / "references.json").read_text())
+    runs = pd.read_csv(d / "methods_runs.csv")
+    summary = summarize(runs)
+    base = refs["baselines"]
+    lines = {m: {"clip_r1": base["youcook_clip_r1"][m],
+                 "paragraph_r1": base["youcook_paragraph_dtw_r1"][m]}
+             for m in ("ridge_asr", "ridge_true", "oracle", "linear_infonce")}
+    seeds = sorted(int(s) for s in runs["seed"].unique())
+    out = [
+        "# The synthetic study (`make study`)", "",
+        f"Profile `{refs.get('profile')}`; post-training seeds {seeds}; stage 1 trained once "
+        f"(seed 0). Machine: {meta.get('machine')}; wall time of `make study`: "
+        f"{meta.get('seconds')} s; written {meta.get('date')}. Regenerate with `make study` "
+        "(the executed notebooks go to `results/report/`, not committed). Synthetic numbers, "
+        "in percent; they are not comparable with the paper's and are not set beside them.",
+        "", "## Stage 2: every method post-trained from the stage-1 checkpoint", "",
+        "Rows are methods, columns the metrics, `mean ± std (n seeds)`; the first rows are "
+        "linear baselines fitted on the same corpus and the stage-1 checkpoint itself.", "",
+        _md(paper_table(summary, lines, refs["stage1"])), "",
+        orderings_markdown(orderings(summary)), "",
+        "Part of the noisy-to-clean gap (`ridge_true` - `ridge_asr`) each method's "
+        "post-training closes over the stage-1 checkpoint (percent; 0 = none):", "",
+        _md(gap_closed(summary, lines, refs["stage1"])), "",
+        "![methods](report/figures/methods.png)", ""]
+    if (d / "noise_runs.csv").is_file():
+        noise = summarize(pd.read_csv(d / "noise_runs.csv"), by=("knob", "level", "method"))
+        wide = noise.assign(cell=noise["mean"].round(1).astype(str) + " ± "
+                            + noise["std"].round(1).astype(str)).pivot_table(
+            index=["knob", "level", "metric"], columns="method", values="cell",
+            aggfunc="first")
+        out += ["## Noise sweep (post-trained from stage 1 on each corpus)", "", _md(wide), "",
+                "Norton against the best other method (twice the combined std):", "",
+                _md(noise_verdicts(noise)), "",
+                "![noise](report/figures/noise_robustness.png)", ""]
+    if (d / "transport_runs.csv").is_file():
+        tr = pd.read_csv(d / "transport_runs.csv")
+        acc = json.loads((d / "alignment_accuracy.json").read_text())
+        cells = ", ".join(f"{m} {v['mean']:.1f} ± {v['std']:.1f} (n = {v['n']})"
+                          for m, v in acc.items())
+        out += ["## Transport against the ground truth (no training)", "",
+                f"Caption-to-segment accuracy at the corpus's default noise: {cells}.", "",
+                claims_markdown(paper_claims(transport_summarize(tr)),
+                                n_seeds=tr["seed"].nunique()), "",
+                "![transport](report/figures/transport_study.png)", ""]
+    path = d / "README.md"
+    with atomic_write(path, "w") as f:
+        f.write("\n".join(out))
+    return path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,6 +221,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             path = write_summary(study_dir, target, meta)
             if path is not None:
                 print(f"nortonkit demo: wrote {path}", flush=True)
+    if dataset == "synthetic" and args.profile == "full" and not args.smoke:
+        meta["date"] = time.strftime("%Y-%m-%d")
+        print(f"nortonkit demo: wrote {write_results_readme(study_dir, meta)}", flush=True)
     print(f"nortonkit demo: done in {seconds:.0f} s; see "
           f"{args.out_dir}/tables.md and {args.out_dir}/figures/", flush=True)
     return 0

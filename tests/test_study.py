@@ -118,3 +118,16 @@ def test_summary_json_schema(tmp_path):
     assert out["meta"]["profile"] == "demo"
     assert write_summary(tmp_path / "empty", tmp_path / "x.json") is None
     assert summary_json(summarize(runs), _refs(), align)["youcook_clip_r1"]["ridge_asr"] == 25.0
+
+
+def test_noise_sweep_post_trains_from_stage1_on_a_corpus_of_that_noise(stage1):
+    from nortonkit.data.synthetic import load_manifest
+    from nortonkit.study import noise_sweep
+
+    _, ckpt, d = stage1
+    runs = noise_sweep(ckpt, d / "noise", {"irrelevant_rate": (0.8,)}, ("norton",), (0,),
+                       steps=2, corpus="smoke", workers=1, smoke=True)
+    assert set(runs["knob"]) == {"irrelevant_rate"} and set(runs["level"]) == {0.8}
+    assert len(runs) == 3 and runs["value"].between(0, 100).all()
+    manifest = load_manifest(d / "noise" / "irrelevant_rate=0.8" / "data")
+    assert "0.8" in json.dumps(manifest)
