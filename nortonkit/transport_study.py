@@ -57,12 +57,10 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from matplotlib.figure import Figure
 from torch import Tensor
 
 from .alignment import dtw
@@ -81,7 +79,6 @@ from .validation import (
     check_positive,
     check_tensor,
 )
-from .viz import plot_noise_sweep
 
 __all__ = [
     "METHODS",
@@ -106,7 +103,6 @@ __all__ = [
     "compare_methods",
     "paper_claims",
     "claims_markdown",
-    "plot_transport_sweep",
 ]
 
 METHODS = ("dtw", "ot", "norton")
@@ -857,41 +853,3 @@ def claims_markdown(claims: pd.DataFrame, n_seeds: int | None = None) -> str:
             "the combined std):\n")
     lines = [f"- **{r.verdict}**: {r.claim}. {r.evidence}" for r in claims.itertuples()]
     return head + "\n" + "\n".join(lines)
-
-
-def _panel(runs: pd.DataFrame, knob: str, metric: str, ax, methods=METHODS) -> None:
-    sub = runs[(runs["knob"] == knob) & (runs["metric"] == metric)
-               & runs["method"].isin(methods)].dropna(subset=["value"])
-    df = pd.DataFrame({"method": sub["method"], knob: sub["level"], metric: sub["value"]})
-    plot_noise_sweep(df, knob, metric, ax=ax)
-    if knob in ("alpha", "eps"):
-        ax.set_xscale("log")
-
-
-def plot_transport_sweep(runs: pd.DataFrame, metric: str = "accuracy") -> Figure:
-    """Mean ± std over seeds of ``metric`` against every swept knob, one panel per knob.
-
-    Top row: the noise knobs. Bottom row: ``alpha``, ``quantile``, ``eps`` at the default
-    noise, then Norton's bucket precision and recall against the irrelevant rate (if swept).
-
-    >>> runs = transport_sweep({"reorder_rate": (0.0, 1.0)}, alphas=(0.1, 1.0),
-    ...                        quantiles=(0.3,), epsilons=(0.1,), seeds=[0], n_videos=1)
-    >>> len(plot_transport_sweep(runs).axes)
-    4
-    >>> plt.close("all")
-    """
-    knobs = [k for k in runs["knob"].unique() if k not in (*_PARAMETERS, "default")]
-    params = [k for k in _PARAMETERS if k in set(runs["knob"])]
-    extra = ["bucket_precision", "bucket_recall"] if "irrelevant_rate" in knobs else []
-    cols = max(len(knobs), len(params) + len(extra), 1)
-    fig, axes = plt.subplots(2, cols, figsize=(3.3 * cols, 6.4), squeeze=False,
-                             layout="constrained")
-    for ax, knob in zip(axes[0], knobs):
-        _panel(runs, knob, metric, ax)
-    for ax, knob in zip(axes[1], params):
-        _panel(runs, knob, metric, ax)
-    for ax, m in zip(axes[1, len(params):], extra):
-        _panel(runs, "irrelevant_rate", m, ax, methods=("norton",))
-    for ax in [*axes[0, len(knobs):], *axes[1, len(params) + len(extra):]]:
-        fig.delaxes(ax)
-    return fig

@@ -24,6 +24,7 @@ __all__ = [
     "plot_training_curves",
     "plot_noise_sweep",
     "plot_method_bars",
+    "plot_transport_sweep",
     "plot_explorer",
     "figure_png",
 ]
@@ -449,4 +450,47 @@ def plot_method_bars(summary, metric: str, references: dict[str, float] | None =
     n = sorted(set(int(k) for k in sub["n"]))
     ax.set_ylabel(f"{metric} (mean ± std, n = {'/'.join(map(str, n))})", fontsize=8)
     ax.set_title(title, fontsize=9)
+    return fig
+
+
+_TRANSPORT_PARAMETERS = ("alpha", "quantile", "eps")  # nortonkit.transport_study
+
+
+def _transport_panel(runs, knob: str, metric: str, ax,
+                     methods=("dtw", "ot", "norton")) -> None:
+    sub = runs[(runs["knob"] == knob) & (runs["metric"] == metric)
+               & runs["method"].isin(methods)].dropna(subset=["value"])
+    df = sub[["method", "level", "value"]].set_axis(["method", knob, metric], axis=1)
+    plot_noise_sweep(df, knob, metric, ax=ax)
+    if knob in ("alpha", "eps"):
+        ax.set_xscale("log")
+
+
+def plot_transport_sweep(runs, metric: str = "accuracy") -> Figure:
+    """Mean ± std over seeds of ``metric`` against every swept knob, one panel per knob.
+
+    Top row: the noise knobs. Bottom row: ``alpha``, ``quantile``, ``eps`` at the default
+    noise, then Norton's bucket precision and recall against the irrelevant rate (if swept).
+
+    >>> from nortonkit.transport_study import transport_sweep
+    >>> runs = transport_sweep({"reorder_rate": (0.0, 1.0)}, alphas=(0.1, 1.0),
+    ...                        quantiles=(0.3,), epsilons=(0.1,), seeds=[0], n_videos=1)
+    >>> len(plot_transport_sweep(runs).axes)
+    4
+    >>> plt.close("all")
+    """
+    knobs = [k for k in runs["knob"].unique() if k not in (*_TRANSPORT_PARAMETERS, "default")]
+    params = [k for k in _TRANSPORT_PARAMETERS if k in set(runs["knob"])]
+    extra = ["bucket_precision", "bucket_recall"] if "irrelevant_rate" in knobs else []
+    cols = max(len(knobs), len(params) + len(extra), 1)
+    fig, axes = plt.subplots(2, cols, figsize=(3.3 * cols, 6.4), squeeze=False,
+                             layout="constrained")
+    for ax, knob in zip(axes[0], knobs):
+        _transport_panel(runs, knob, metric, ax)
+    for ax, knob in zip(axes[1], params):
+        _transport_panel(runs, knob, metric, ax)
+    for ax, m in zip(axes[1, len(params):], extra):
+        _transport_panel(runs, "irrelevant_rate", m, ax, methods=("norton",))
+    for ax in [*axes[0, len(knobs):], *axes[1, len(params) + len(extra):]]:
+        fig.delaxes(ax)
     return fig

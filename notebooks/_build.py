@@ -421,7 +421,7 @@ from nortonkit.transport_study import claims_markdown, paper_claims
 
 Markdown(claims_markdown(paper_claims(summary), n_seeds=runs["seed"].nunique()))"""),
         code("""
-from nortonkit.transport_study import plot_transport_sweep
+from nortonkit.viz import plot_transport_sweep
 
 fig = plot_transport_sweep(runs)
 fig.suptitle(f"caption accuracy, mean ± std over {runs['seed'].nunique()} seeds", fontsize=10)

@@ -56,14 +56,19 @@ def _rows():
     ])
 
 
-def test_tables_md_puts_the_paper_beside_ours(tmp_path):
+def test_tables_md_sets_the_paper_beside_ours_only_on_real_data(tmp_path):
     _rows().to_csv(tmp_path / "r.csv", index=False)
     robust = pd.DataFrame(dict(knob=["async_rate"], clip_r1_mean=[3.0]))
-    path = write_tables_md(tmp_path, tmp_path / "out" / "tables.md", extras={"Sweep": robust})
+    path = write_tables_md(tmp_path, tmp_path / "out" / "tables.md", extras={"Sweep": robust},
+                           dataset="real")
     text = path.read_text()
     assert "## T1" in text and "## T9" in text and "## Sweep" in text
     assert "88.70" in text and "46.90" in text  # Norton's DTW R@1 (T1) and recall (T9)
-    assert "-76.20" in text  # 12.5 - 88.7
+    assert "| paper: Norton (Ours)" in text and "delta" not in text
+    synthetic = write_tables_md(tmp_path, tmp_path / "syn" / "tables.md").read_text()
+    assert "88.70" not in synthetic and "paper:" not in synthetic and "12.50" in synthetic
+    tidy = pd.read_csv(tmp_path / "syn" / "results.csv")
+    assert len(tidy) == 2 and "value" in tidy
     assert collect_results(tmp_path)["source"].tolist() == ["r", "r"]
     assert "No results" in tables_markdown(pd.DataFrame())
     with pytest.raises(ValueError, match="results_dir"):
