@@ -78,6 +78,9 @@ class LossConfig:
     minmax: bool = False  # official global min-max of every similarity matrix
     minmax_detach: bool = False  # detach the min and max of that normalisation
     chunk_size: int | None = None  # clips per block of the token similarity (memory bound)
+    # dtype of Eq. 5's matrix products; "auto": the encoders' autocast dtype (bf16/fp16 on a
+    # GPU), fp32 on the CPU. Log-sum-exps, masking and every loss stay in float32.
+    similarity_precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
 
 
 @dataclass(frozen=True)

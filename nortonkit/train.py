@@ -28,6 +28,7 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -296,9 +297,11 @@ def video_similarity(out: DualEncoderOutput, loss: LossConfig) -> Tensor:
             v.tokens, v.mask, t.tokens, t.mask, v.pooled, t.pooled, alpha=loss.lse_temperature,
             fusion_weight=loss.fusion_weight, mode=loss.lse_mask_mode,
             minmax_detach=loss.minmax_detach, chunk_size=loss.chunk_size,
+            precision=loss.similarity_precision,
         )
     sim = token_lse_similarity(v.tokens, v.mask, t.tokens, t.mask, alpha=loss.lse_temperature,
-                               mode=loss.lse_mask_mode, chunk_size=loss.chunk_size)
+                               mode=loss.lse_mask_mode, chunk_size=loss.chunk_size,
+                               precision=loss.similarity_precision)
     if loss.fusion_weight > 0:
         cosine = mean_pooled_similarity(v.pooled, t.pooled, normalize=True)
         sim = fuse_similarity(cosine.to(sim.dtype), sim, loss.fusion_weight)
@@ -408,7 +411,9 @@ class NortonObjective(nn.Module):
 
     ``forward(video, video_mask, text_ids, text_mask)`` encodes under autocast (when
     ``autocast_dtype`` is set), casts the outputs to float32, gathers them over ranks when
-    ``negatives == "global"`` and returns :class:`LossTerms` computed in float32.
+    ``negatives == "global"`` and returns :class:`LossTerms` computed in float32. The matrix
+    products of the Eq. 5 similarity follow ``loss.similarity_precision``; ``"auto"`` resolves
+    here to the autocast dtype (bf16 / fp16), or fp32 without autocast.
 
     >>> from nortonkit.config import config_from_dict
     >>> _ = torch.manual_seed(0)
@@ -424,6 +429,9 @@ class NortonObjective(nn.Module):
                  negatives: str = "local", autocast_dtype: torch.dtype | None = None):
         super().__init__()
         self.encoder = encoder
+        if loss.similarity_precision == "auto":  # the losses run with autocast off
+            half = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(autocast_dtype, "fp32")
+            loss = replace(loss, similarity_precision=half)
         self.loss, self.clips_per_video = loss, clips_per_video
         self.negatives, self.autocast_dtype = negatives, autocast_dtype
 
