@@ -31,6 +31,7 @@ reproduce: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports    # the layer contracts of pyproject.toml [tool.importlinter]
 
 test: lint
 	$(PY) -m pytest

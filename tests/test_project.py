@@ -1,9 +1,10 @@
-"""Project-level checks: dependency lists agree, layers import downwards, config globs match."""
+"""Project-level checks: dependency lists agree, the layer contracts hold, config globs match."""
 
 from __future__ import annotations
 
-import ast
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -38,67 +39,39 @@ def test_pytest_testpaths_match_files():
         assert list((ROOT / path).rglob("*.py")), f"testpaths entry {path!r} matches no file"
 
 
-# Lower layers never import higher ones (HOUSE_STYLE R2).
-LAYERS = {
-    "validation": 0, "masking": 0, "io": 0,
-    "sinkhorn": 1, "similarity": 1, "alignment": 1, "compat": 1, "metrics": 1,
-    "losses": 2,
-    "encoders": 3, "checkpoint": 3, "s3d": 3, "data": 3,
-    "config": 4, "presets": 4, "retrieval": 4, "distributed": 4,
-    "train": 5, "evaluate": 5, "evaluate_tasks": 5, "evaluate_finetune": 5,
-    "robustness": 5, "reports": 5, "explore": 5, "convert": 5, "paper": 5,
-    "alignment_metrics": 1, "baselines": 4, "study": 5, "transport_study": 5,
-    "viz": 6, "widgets": 7, "demo": 8, "utils": 0,
-}
-PLOTTING = {"matplotlib", "seaborn", "ipywidgets", "IPython"}
+# The layers are import-linter contracts in pyproject.toml, run by `make lint`; these tests keep
+# them complete (every module is library or lab) and run them.
+def _contracts() -> list[dict]:
+    return _pyproject()["tool"]["importlinter"]["contracts"]
 
 
-def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
-    out = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            out |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:  # relative: resolve against the nortonkit package
-                base = "nortonkit" if path.parent.name == "nortonkit" else "nortonkit.data"
-                if node.level == 2:
-                    base = "nortonkit"
-                mod = f"{base}.{node.module}" if node.module else base
-                out |= {mod} if node.module else {f"{base}.{a.name}" for a in node.names}
-            elif node.module:
-                out.add(node.module)
-    return out
+def _modules() -> set[str]:
+    names = set()
+    for path in (ROOT / "nortonkit").rglob("*.py"):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        if parts[-1] != "__init__":
+            names.add(".".join(parts))
+    return names
 
 
-def _layer(module: str) -> int | None:
-    parts = module.split(".")
-    if parts[0] != "nortonkit" or len(parts) < 2:
-        return None
-    return LAYERS.get(parts[1])
+def test_every_module_is_library_or_lab():
+    library_rule = next(c for c in _contracts() if c["name"].startswith("The library never"))
+    library, lab = set(library_rule["source_modules"]), set(library_rule["forbidden_modules"])
+    assert not library & lab, f"both library and lab: {sorted(library & lab)}"
+    unplaced = _modules() - library - lab
+    assert not unplaced, f"add to the library or the lab list of pyproject.toml: {sorted(unplaced)}"
+    stale = (library | lab) - _modules()
+    assert not stale, f"contracts name modules that do not exist: {sorted(stale)}"
 
 
-def test_layering():
-    files = [p for p in (ROOT / "nortonkit").rglob("*.py")]
-    assert files
-    for path in files:
-        rel = path.relative_to(ROOT / "nortonkit")
-        own = LAYERS.get(rel.parts[0].removesuffix(".py"))
-        if own is None:
-            continue
-        for mod in _imports(path):
-            other = _layer(mod)
-            assert other is None or other <= own, (
-                f"{rel} (layer {own}) imports {mod} (layer {other})"
-            )
-            if own < LAYERS["viz"]:
-                assert mod.split(".")[0] not in PLOTTING, f"{rel} imports plotting module {mod}"
+def test_layer_contracts_hold():
+    exe = Path(sys.executable).with_name("lint-imports")
+    out = subprocess.run([str(exe)], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    assert f"{len(_contracts())} kept, 0 broken" in out.stdout
 
 
 def test_import_nortonkit_is_light():
-    import subprocess
-    import sys
-
     heavy = "('matplotlib', 'pandas', 'transformers', 'ipywidgets')"
     code = f"import sys, nortonkit; print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
