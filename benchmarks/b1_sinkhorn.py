@@ -4,7 +4,7 @@
     python benchmarks/b1_sinkhorn.py --device cuda    # on a GPU, when one is present
     python benchmarks/b1_sinkhorn.py --no-write       # print the table only
 
-Workload (Norton's sequence loss at the paper's batch size, official_impl.md 2.3 items 7-10):
+Workload (Norton's sequence loss at the paper's batch size, docs/protocols.md 2.3 items 7-10):
 a 1024 x 1024 caption-clip similarity matrix in [0, 1] is cut into G^2 = 128^2 = 16,384 blocks
 of 8 x 8, the bucket value p is the bottom-30 % quantile of the aligned (diagonal) pairs, and
 every block is solved with the alignable prompt bucket (9 x 9 augmented problems, SuperGlue

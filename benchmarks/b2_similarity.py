@@ -5,7 +5,7 @@
     python benchmarks/b2_similarity.py --device cuda    # on a GPU, when one is present
     python benchmarks/b2_similarity.py --no-write       # print the table only
 
-Workload (official_impl.md §2.3 items 2-4, §9 item 11): 1,024 clips x 1,024 captions of one
+Workload (docs/protocols.md §2.3 items 2-4, §9 item 11): 1,024 clips x 1,024 captions of one
 pre-training batch, V = 18 frame-token positions (CLS + 16 frames + SEP, CLS masked, 3-16 valid
 frames + SEP) and T = 31 word-token positions (CLS masked, 8-29 words + SEP), D = 768, float32,
 alpha = 1, padding filled with random vectors (as encoder outputs are). Compared:

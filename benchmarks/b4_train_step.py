@@ -5,8 +5,9 @@
     python benchmarks/b4_train_step.py --shape paper --encoder-videos 1 --chunk-size 64
                                                            # paper-shape losses on a CPU
     python benchmarks/b4_train_step.py --no-write          # print the table only
+    python benchmarks/b4_train_step.py --similarity-precision bf16   # Eq. 5 products in bf16
 
-Shapes (random inputs with the pre-training layout, official_impl.md §5.4):
+Shapes (random inputs with the pre-training layout, docs/protocols.md §5.4):
 
 * ``tiny``: the ``tiny_synthetic.yaml`` step: 8 videos x 16 clips = 128 pairs, the tiny dual
   encoder (hidden 64, 2 + 2 layers), float32.
@@ -217,14 +218,17 @@ def machine(device: torch.device) -> str:
     return text
 
 
-def run(args) -> str:
+def measure(args) -> dict:
+    """Median seconds per part of the step (``med``) and what was run; see the module doc."""
     device = torch.device(args.device)
     shape = SHAPES[args.shape]
     videos = args.videos or shape["videos"]
     precision = "bf16" if device.type == "cuda" else "fp32"
+    loss = {"chunk_size": args.chunk_size}
+    if args.similarity_precision is not None:
+        loss["similarity_precision"] = args.similarity_precision
     cfg = config_from_dict({"preset": args.preset, "model": {**shape["model"]},
-                            "data": {"videos_per_batch": videos},
-                            "loss": {"chunk_size": args.chunk_size}})
+                            "data": {"videos_per_batch": videos}, "loss": loss})
     torch.manual_seed(0)
     encoder = DualEncoder(cfg.model).to(device)
     autocast = torch.bfloat16 if precision == "bf16" else None
@@ -252,6 +256,14 @@ def run(args) -> str:
         print(f"step {i + 1}/{args.warmup + args.repeats}: "
               + ", ".join(f"{k} {1000 * v:.1f} ms" for k, v in times.items()), flush=True)
     med = {k: statistics.median(v) for k, v in rows.items()}
+    return dict(med=med, device=device, videos=videos, precision=precision, cfg=cfg,
+                scale=scale)
+
+
+def run(args) -> str:
+    m = measure(args)
+    med, device, cfg = m["med"], m["device"], m["cfg"]
+    videos, precision, scale = m["videos"], m["precision"], m["scale"]
     parts = ("encoders forward", "encoders backward", "L_clip", "L_video", "optimizer")
     total = sum(med[p] for p in parts)
     losses = med["L_clip"] + med["L_video"]
@@ -264,6 +276,8 @@ def run(args) -> str:
         f"{cfg.model.preset} (hidden {cfg.model.hidden_size}, {cfg.model.video_layers} + "
         f"{cfg.model.text_layers} layers); preset `{args.preset}`; {precision}"
         + (f"; similarity in blocks of {args.chunk_size} clips" if args.chunk_size else "")
+        + (f"; Eq. 5 products in {args.similarity_precision}"
+           if args.similarity_precision is not None else "")
         + ("; TF32 matmuls" if args.tf32 and device.type == "cuda" else "")
         + (f"; encoders timed on {args.encoder_videos} videos and scaled x{scale:g}"
            if args.encoder_videos else ""),
@@ -308,7 +322,8 @@ def write(section: str, path: Path) -> None:
         f.write(intro + "\n" + "\n".join(sections))
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of :func:`main` (also used to build ``args`` for :func:`measure`)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", choices=tuple(SHAPES), default="tiny")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
@@ -323,8 +338,17 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--tf32", action="store_true",
                         help="GPU: float32 matmuls on TF32 tensor cores (train.tf32)")
+    parser.add_argument("--similarity-precision", choices=("auto", "fp32", "bf16", "fp16"),
+                        default=None,
+                        help="dtype of the Eq. 5 matrix products (loss.similarity_precision; "
+                             "default: the config's, 'auto' = the encoders' autocast dtype)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--no-write", action="store_true")
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

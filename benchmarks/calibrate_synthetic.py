@@ -6,7 +6,7 @@ Usage::
         [--json artifacts/synthetic_calibration.json]
 
 The corpus is generated first when ``--data`` holds none (idempotent). Every number is computed
-from the files on disk, read the way the evaluation protocols read them (official_impl.md §7):
+from the files on disk, read the way the evaluation protocols read them (docs/protocols.md §7):
 
 * YouCookII video-paragraph retrieval, background kept (non-overlapping 16 s windows) and
   background removed (annotated segments), Cap. Avg.: per caption the best clip of the candidate
@@ -53,7 +53,7 @@ from nortonkit.data.synthetic import (  # noqa: E402
 )
 from nortonkit.io import safe_pickle_load  # noqa: E402
 
-WINDOW = 16  # background-kept windows (official_impl.md §7.4)
+WINDOW = 16  # background-kept windows (docs/protocols.md §7.4)
 
 
 # ------------------------------------------------------------------------------- tasks

@@ -8,7 +8,9 @@ Usage::
 
 A thin wrapper over :func:`nortonkit.data.synthetic.generate_corpus`; see
 ``data_recipes/SYNTHETIC.md``. Re-running with the same arguments does nothing (the corpus'
-``manifest.json`` records its config); other arguments regenerate it in place.
+``manifest.json`` records its config). A folder that holds a corpus of another configuration
+is refused with exit status 2 and nothing changed; ``--overwrite`` replaces it on purpose (the
+new corpus is written beside the old one and renamed into place once complete).
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nortonkit.data.synthetic import (  # noqa: E402
+    CorpusMismatchError,
     SyntheticConfig,
+    describe_config,
     generate_corpus,
     load_manifest,
 )
@@ -42,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="number of HowTo100M-like training videos (streamed to disk)")
     ap.add_argument("--shard-size", type=int, default=None, metavar="N",
                     help="videos per HowTo100M shard (default: 256, or 4096 from 16384 videos)")
+    ap.add_argument("--overwrite", action="store_true",
+                    help="replace a corpus of another configuration already in --out (without "
+                    "it, such a folder is refused and left as it is)")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     return ap
 
@@ -54,16 +61,22 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"synthetic.py: error: {e}", file=sys.stderr)
         return 2
-    before = load_manifest(args.out) if Path(args.out, "manifest.json").is_file() else None
     t0 = time.perf_counter()
     try:
-        root = generate_corpus(args.out, config, progress=not args.quiet)
+        before = load_manifest(args.out)
+        root = generate_corpus(args.out, config, progress=not args.quiet,
+                               overwrite=args.overwrite)
+    except CorpusMismatchError as e:
+        print(f"synthetic.py: error: {e.describe('--overwrite', '--out')}", file=sys.stderr)
+        return 2
     except ValueError as e:
         print(f"synthetic.py: error: {e}", file=sys.stderr)
         return 2
     manifest = load_manifest(root.root)
     reused = before is not None and before == manifest
     verb = "already up to date" if reused else f"written in {time.perf_counter() - t0:.1f} s"
+    if before is not None and not reused:
+        verb += f" (replacing the corpus {describe_config(before.get('config') or {})})"
     print(f"{root.root}: synthetic corpus {verb}")
     print(json.dumps(manifest["counts"], indent=1))
     return 0

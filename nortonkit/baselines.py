@@ -37,7 +37,7 @@ from .data.howto100m import ShardedFeatures
 from .data.layout import DataRoot
 from .data.synthetic import SyntheticConfig, build_world, load_ground_truth
 from .data.text import load_tokenizer, tokenize
-from .io import safe_pickle_load
+from .io import load_npy, safe_pickle_load
 from .validation import check_int_at_least, check_positive
 
 __all__ = ["METHODS", "WINDOW", "Encoders", "recall_at", "sequence_scores", "youcook",
@@ -293,7 +293,7 @@ def youcook(root: DataRoot, enc: Encoders) -> dict[str, dict[str, dict[str, floa
     anno = json.loads(root.youcook_annotations.read_text())["database"]
     records = safe_pickle_load(root.youcook_val_pkl)
     vids = list(dict.fromkeys(r["video_id"] for r in records))
-    feats = {v: np.load(root.youcook_features / f"{v}.npy") for v in vids}
+    feats = {v: load_npy(root.youcook_features / f"{v}.npy") for v in vids}
     sents = {v: [a["sentence"] for a in anno[v]["annotations"]] for v in vids}
     segs = {v: [a["segment"] for a in anno[v]["annotations"]] for v in vids}
     out: dict[str, dict[str, dict[str, float]]] = {}

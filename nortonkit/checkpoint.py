@@ -501,7 +501,7 @@ def load_fairseq_checkpoint(
         load into this model; otherwise one is built from ``config``.
     strict : bool
         missing / unexpected keys are errors (the released loader used ``strict=False``,
-        which silently skipped them; official_impl section 9, item 28).
+        which silently skipped them; docs/protocols.md section 9, item 28).
     config : EncoderConfig or mapping, optional
         the config of the new model, or overrides applied to :func:`infer_config`'s result
         (e.g. ``{"seq_logit_scale_learnable": False}``). Ignored when ``model`` is given.

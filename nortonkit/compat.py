@@ -617,7 +617,7 @@ def official_bg_otam_score(
 
     Notes
     -----
-    Norton Table 2 "OTAM, background kept"; official_impl §9 item 22 for the transposed crop.
+    Norton Table 2 "OTAM, background kept"; docs/protocols.md §9 item 22 for the transposed crop.
 
     Examples
     --------

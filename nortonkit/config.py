@@ -12,16 +12,18 @@ A run is described by one :class:`TrainConfig` holding five sections::
 
 :func:`load_config` merges, in this order, the dataclass defaults, the preset, the YAML file and
 ``key=value`` overrides (``optim.lr=1e-4``), and rejects unknown keys and ill-typed values with
-an error naming the key, the expected type and the value found. :func:`dump_config` writes the
-resolved configuration (every field explicit) atomically; training records it next to its
-outputs. Loop code unpacks these objects into plain keyword arguments: no function in an ops
-module ever receives a config object (HOUSE_STYLE R11).
+an error naming the key, the expected type and the value found; :func:`validate_config` then
+checks the range of every numeric option (``optim.lr: expected a finite number > 0, got -1.0``).
+:func:`dump_config` writes the resolved configuration (every field explicit) atomically;
+training records it next to its outputs. Loop code unpacks these objects into plain keyword
+arguments: no function in an ops module ever receives a config object (HOUSE_STYLE R11).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import types
 import typing
@@ -39,6 +41,7 @@ __all__ = [
     "TrainConfig",
     "load_config",
     "config_from_dict",
+    "validate_config",
     "config_to_dict",
     "dump_config",
     "parse_overrides",
@@ -103,7 +106,10 @@ class DataConfig:
     """Where the HowTo100M-layout corpus lives and how batches are shaped and sampled."""
 
     root: str = "artifacts/synthetic"  # data root in the released layout (nortonkit.data.layout)
-    synthetic: Literal["smoke", "default"] | None = None  # generate this corpus if root is empty
+    # generate this synthetic corpus when root is empty (or half-written); a finished synthetic
+    # corpus of another size or seed already in root is used as it is, never replaced, and one
+    # log line names it (data_recipes/synthetic.py --overwrite replaces it on purpose)
+    synthetic: Literal["smoke", "default"] | None = None
     synthetic_seed: int = 0  # seed of the generated corpus
     train_split: str = "train"  # how2_s3d_<split>.lst of the training videos
     val_split: str = "val"  # held-out list used for validation
@@ -285,6 +291,191 @@ def _build(cls: type, values: Mapping[str, Any], where: str) -> Any:
         raise ValueError(f"{where.rstrip('.') or cls.__name__}: {e}") from None
 
 
+# ----------------------------------------------------------------------------- value ranges
+
+
+# Local checks with the messages of nortonkit.validation, which imports torch: importing
+# nortonkit.config stays light.
+
+
+def _is_number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float))
+
+
+def _positive(key: str, value: Any) -> None:
+    if not _is_number(value) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{key}: expected a finite number > 0, got {value!r}")
+
+
+def _finite_at_least_zero(key: str, value: Any) -> None:
+    if not _is_number(value) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{key}: expected a finite number >= 0, got {value!r}")
+
+
+def _closed_unit(key: str, value: Any) -> None:
+    if not _is_number(value) or not 0 <= value <= 1:
+        raise ValueError(f"{key}: expected a number in [0, 1], got {value!r}")
+
+
+def _open_unit(key: str, value: Any) -> None:
+    if not _is_number(value) or not 0 < value < 1:
+        raise ValueError(f"{key}: expected a number in the open interval (0, 1), got {value!r}")
+
+
+def _adam_betas(key: str, value: Any) -> None:
+    ok = isinstance(value, (tuple, list)) and len(value) == 2 and all(
+        _is_number(b) and 0 <= b < 1 for b in value)
+    if not ok:
+        shown = list(value) if isinstance(value, tuple) else value
+        raise ValueError(f"{key}: expected two numbers in [0, 1) (Adam beta1, beta2), "
+                         f"got {shown!r}")
+
+
+def _at_least(low: int) -> Any:
+    def check(key: str, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{key}: expected an integer >= {low}, got {value!r}")
+
+    return check
+
+
+# The range of every numeric option, from its meaning (the field comments above): weights,
+# decay and clipping >= 0 (0 switches the term off), epsilons, temperatures and rates > 0,
+# beta a mixing weight in [0, 1], the bucket quantile in (0, 1), counts >= 1, seeds and
+# "0 = off" intervals >= 0. ``None`` passes where the field allows it.
+_RANGES: dict[str, dict[str, Any]] = {
+    "loss": {
+        "clip_weight": _finite_at_least_zero,
+        "video_weight": _finite_at_least_zero,
+        "beta": _closed_unit,
+        "fne_eps": _positive,
+        "seq_len": _at_least(1),
+        "video_eps": _positive,
+        "bucket_quantile": _open_unit,
+        "n_iters": _at_least(1),
+        "dtw_gamma": _positive,
+        "lse_temperature": _positive,
+        "fusion_weight": _finite_at_least_zero,
+        "chunk_size": _at_least(1),
+    },
+    "optim": {
+        "lr": _positive,
+        "betas": _adam_betas,
+        "eps": _positive,
+        "weight_decay": _finite_at_least_zero,
+        "warmup_updates": _at_least(0),
+        "total_num_update": _at_least(1),
+        "end_lr": _finite_at_least_zero,
+        "power": _finite_at_least_zero,
+        "clip_norm": _finite_at_least_zero,
+    },
+    "data": {
+        "synthetic_seed": _at_least(0),
+        "videos_per_batch": _at_least(1),
+        "clips_per_video": _at_least(1),
+        "min_clip_len": _at_least(1),
+        "max_clip_len": _at_least(1),
+        "max_video_len": _at_least(1),
+        "max_text_len": _at_least(1),
+        "min_text_len": _at_least(1),
+        "max_len": _at_least(1),
+        "num_workers": _at_least(0),
+        "val_videos": _at_least(1),
+    },
+    "retrieval": {
+        "start_epoch": _at_least(1),
+        "n_candidates": _at_least(1),
+        "n_centroids": _at_least(1),
+        "examples_per_centroid": _at_least(1),
+        "nprobe": _at_least(1),
+    },
+    "train": {
+        "seed": _at_least(0),
+        "epochs": _at_least(1),
+        "max_steps": _at_least(1),
+        "stop_after": _at_least(1),
+        "log_every": _at_least(1),
+        "val_every": _at_least(0),
+        "save_every": _at_least(0),
+        "keep_last": _at_least(0),
+        "threads": _at_least(1),
+    },
+}
+
+
+def _allows_none(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType) and \
+        type(None) in typing.get_args(tp)
+
+
+def validate_config(config: TrainConfig) -> TrainConfig:
+    """Check the range of every numeric option of the loss, optim, data, retrieval and train
+    sections; the error names the dotted key, the expected range and the value.
+
+    :func:`config_from_dict` (hence :func:`load_config`) and training call it; the model
+    section checks itself (:class:`~nortonkit.encoders.EncoderConfig`).
+
+    Parameters
+    ----------
+    config : TrainConfig
+
+    Returns
+    -------
+    TrainConfig, ``config`` itself.
+
+    Raises
+    ------
+    ValueError
+        A value out of range (NaN and inf included), e.g.
+        ``optim.lr: expected a finite number > 0, got -1.0``, or two options that contradict
+        each other (``data.min_clip_len`` above ``data.max_clip_len``, a warm-up as long as the
+        schedule, ``optim.end_lr`` above ``optim.lr``, both loss weights 0).
+
+    Examples
+    --------
+    >>> validate_config(TrainConfig()).optim.lr
+    1e-05
+    >>> validate_config(TrainConfig(optim=OptimConfig(lr=0.0)))
+    Traceback (most recent call last):
+    ...
+    ValueError: optim.lr: expected a finite number > 0, got 0.0
+    """
+    for section, ranges in _RANGES.items():
+        obj = getattr(config, section)
+        hints = typing.get_type_hints(type(obj))
+        for name, check in ranges.items():
+            value = getattr(obj, name)
+            if value is None and _allows_none(hints[name]):
+                continue
+            try:
+                check(f"{section}.{name}", value)
+            except ValueError as e:
+                if value is None or not _allows_none(hints[name]):
+                    raise
+                raise ValueError(str(e).replace(": expected ", ": expected null or ", 1)) \
+                    from None
+    d, o, loss = config.data, config.optim, config.loss
+    for lo, hi in (("min_clip_len", "max_clip_len"), ("min_text_len", "max_text_len")):
+        if getattr(d, lo) > getattr(d, hi):
+            raise ValueError(f"data.{lo}: expected <= data.{hi} = {getattr(d, hi)}, "
+                             f"got {getattr(d, lo)}")
+    if d.max_len - d.max_video_len - 3 < 1:
+        raise ValueError(f"data.max_len: expected >= data.max_video_len + 4 = "
+                         f"{d.max_video_len + 4} (max_len - max_video_len - 3 text tokens are "
+                         f"kept), got {d.max_len}")
+    if o.total_num_update <= o.warmup_updates:
+        raise ValueError(f"optim.total_num_update: expected more than optim.warmup_updates = "
+                         f"{o.warmup_updates}, got {o.total_num_update}")
+    if o.end_lr > o.lr:
+        raise ValueError(f"optim.end_lr: expected <= optim.lr = {o.lr} (the rate decays to "
+                         f"it), got {o.end_lr}")
+    if loss.clip_weight == 0 and loss.video_weight == 0:
+        raise ValueError("loss.clip_weight: expected loss.clip_weight or loss.video_weight > 0 "
+                         f"(both 0 leave nothing to train), got {loss.clip_weight!r} and "
+                         f"{loss.video_weight!r}")
+    return config
+
+
 # ----------------------------------------------------------------------------- loading
 
 
@@ -364,7 +555,7 @@ def config_from_dict(raw: Mapping[str, Any], source: str = "<dict>") -> TrainCon
         section = merged.get(name) or {}
         sections[name] = _build(cls, section, f"{name}.")
     model = _build(_model_class(), merged.get("model") or {}, "model.")
-    return TrainConfig(preset=preset, model=model, **sections)
+    return validate_config(TrainConfig(preset=preset, model=model, **sections))
 
 
 def load_config(path: str | os.PathLike | None, overrides: Sequence[str] = ()) -> TrainConfig:

@@ -10,7 +10,7 @@ Contrastive negatives across ranks (``negatives="global"``) use :func:`all_gathe
 which concatenates the per-rank embeddings along the batch axis and sends the gradient of the
 gathered tensor back to the rank that owns each slice (open_clip's ``gather_with_grad``). The
 default (``negatives="local"``) keeps each rank's loss on its own batch, as the official code
-did (official_impl.md §6, §9 item 17).
+did (docs/protocols.md §6, §9 item 17).
 """
 
 from __future__ import annotations

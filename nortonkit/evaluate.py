@@ -4,7 +4,8 @@ r"""Evaluation of Norton's tables: ``python -m nortonkit.evaluate --task <task> 
 task                   table  protocol
 =====================  =====  ==================================================================
 ``youcook_paragraph``  T1-2   YouCookII video-paragraph retrieval, background removed (T1) and
-                              kept (T2): Cap. Avg., DTW, OTAM and the OT score, R@1/5/10
+                              kept (T2): Cap. Avg., DTW, OTAM, plain OT and Norton's bucketed
+                              OT, R@1/5/10
 ``youcook_clip``       T3     YouCookII clip-caption retrieval, zero-shot
 ``msrvtt_retrieval``   T5     MSR-VTT 1k-A text-to-video retrieval; ``finetune=True`` fine-tunes
 ``msrvtt_qa``          T6     MSR-VTT multiple-choice QA; ``finetune=True`` fine-tunes
@@ -15,12 +16,17 @@ task                   table  protocol
 ``efficiency``         T8     time per training step per Table 8 line
 =====================  =====  ==================================================================
 
-Protocol (``official_impl.md`` §7, §9 items 18-26):
+Protocol (``docs/protocols.md`` §7, §9 items 18-26):
 
 * exactly one named checkpoint is evaluated (``checkpoint=None``: an *untrained* tiny model,
   labelled so); there is no sweep over checkpoints on the test set;
 * fine-tuning selects its weights on a validation split carved from the training data, never
   on the test set (:mod:`nortonkit.evaluate_finetune`); ablations evaluate the last update;
+* fine-tuning follows a named schedule (``schedule`` option,
+  :data:`nortonkit.evaluate_finetune.FINETUNE_SCHEDULES`): by default the official yaml's on
+  real data (``vtt_ft``, ``vttqa``, ``coin``) and a small CPU schedule on the synthetic corpus
+  (``dataset``: given, or inferred from the data root, :func:`resolve_dataset`); ``steps``,
+  ``lr``, ``train_batch_size`` / ``batch_videos`` and ``eval_every`` override it;
 * tasks that train report the mean and the sample std over ``seeds``;
 * every number is labelled ``variant="corrected"`` (nortonkit's measures, ties ranked
   pessimistically) or ``"official-compatible"`` (the released evaluation, quirks included, see
@@ -52,7 +58,7 @@ import torch
 from . import __version__
 from .data.layout import DataRoot
 from .encoders import DualEncoder, EncoderConfig
-from .io import atomic_write
+from .io import atomic_write, load_npy
 
 __all__ = [
     "TASKS",
@@ -61,6 +67,8 @@ __all__ = [
     "LoadedModel",
     "load_model",
     "resolve_data_root",
+    "resolve_dataset",
+    "finetune_schedule",
     "check_data_root",
     "run_task",
     "save_results",
@@ -87,27 +95,29 @@ class TaskSpec(NamedTuple):
     trains: bool
 
 
-_FT = dict(steps=100, lr=5e-5, val_fraction=0.1, eval_every=None)
+# Fine-tuning options: None takes the value of the schedule (official on real data).
+_FT = dict(schedule=None, steps=None, lr=None, val_fraction=0.1, eval_every=None)
 _FT_SMOKE = dict(steps=2, eval_every=1)
+_PARAGRAPH_MEASURES = ("Cap. Avg.", "DTW", "OTAM", "OT (plain)", "OT (Norton bucket)")
 
 TASKS: dict[str, TaskSpec] = {
     "youcook_paragraph": TaskSpec(
         "T1, T2", "YouCookII video-paragraph retrieval, background removed and kept",
         dict(settings=("bg_removed", "bg_kept"), preset="norton",
-             measures=("Cap. Avg.", "DTW", "OTAM", "OT"), ot_eps=0.1, ot_iters=50,
-             batch_size=256, window=16), {}, False),
+             measures=_PARAGRAPH_MEASURES, ot_eps=0.1, ot_iters=50,
+             batch_size=256, window=16, bucket_quantile=0.3), {}, False),
     "youcook_clip": TaskSpec("T3", "YouCookII clip-caption retrieval (zero-shot)",
                              dict(batch_size=256), {}, False),
     "msrvtt_retrieval": TaskSpec(
         "T5", "MSR-VTT text-to-video retrieval, zero-shot or fine-tuned",
-        dict(finetune=False, batch_size=256, train_batch_size=32, **_FT), _FT_SMOKE, False),
+        dict(finetune=False, batch_size=256, train_batch_size=None, **_FT), _FT_SMOKE, False),
     "msrvtt_qa": TaskSpec(
         "T6", "MSR-VTT multiple-choice QA, zero-shot or fine-tuned",
-        dict(finetune=False, batch_size=256, train_batch_size=32, max_video_len=16, **_FT),
+        dict(finetune=False, batch_size=256, train_batch_size=None, max_video_len=16, **_FT),
         _FT_SMOKE, False),
     "coin": TaskSpec(
         "T4", "COIN action segmentation, fine-tuned per-frame head (or zero-shot)",
-        dict(zero_shot=False, batch_videos=2, batch_size=256, **_FT), _FT_SMOKE, True),
+        dict(zero_shot=False, batch_videos=None, batch_size=256, **_FT), _FT_SMOKE, True),
     "htm_align": TaskSpec("T9", "HTM-Align alignment recall and AUC (zero-shot)", {}, {}, False),
     "ablations": TaskSpec(
         "T7", "train and evaluate the Table 7 presets A-J",
@@ -257,7 +267,7 @@ def check_data_root(root: DataRoot, task: str, options: dict[str, Any],
             first = _first_feature(p)
             if first is None:
                 continue
-            arr = np.load(first, mmap_mode="r")
+            arr = load_npy(first, mmap=True)
             if arr.ndim != 2 or arr.shape[1] != feature_dim:
                 raise ValueError(f"{first}: expected features of shape (T, {feature_dim}) for "
                                  f"the model's video_feature_dim, got {tuple(arr.shape)}")
@@ -292,6 +302,54 @@ def resolve_data_root(data_root: str | Path | DataRoot | None = None, smoke: boo
 
     folder = Path("artifacts") / ("synthetic-smoke" if smoke else "synthetic")
     return ensure_corpus(folder, "smoke" if smoke else "default", seed=seed)
+
+
+def resolve_dataset(root: DataRoot | None, dataset: str | None = None) -> str:
+    """``"synthetic"`` or ``"real"``: ``dataset`` when given, else what ``root`` holds.
+
+    A root with the manifest of nortonkit's synthetic corpus (or no root: the embedded corpus)
+    is ``"synthetic"``; any other data root is ``"real"``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> resolve_dataset(None), resolve_dataset(DataRoot(tempfile.mkdtemp()))
+    ('synthetic', 'real')
+    >>> resolve_dataset(None, "real")
+    'real'
+    """
+    from .data.synthetic import load_manifest
+    from .evaluate_finetune import DATASETS
+
+    if dataset is not None:
+        if dataset not in DATASETS:
+            raise ValueError(f"dataset: expected one of {DATASETS}, got {dataset!r}")
+        return dataset
+    if root is None:
+        return "synthetic"
+    return "synthetic" if load_manifest(root.root) is not None else "real"
+
+
+def finetune_schedule(task: str, dataset: str, options: dict[str, Any]) -> Any:
+    """The :class:`~nortonkit.evaluate_finetune.FinetuneSchedule` a training task runs.
+
+    ``options["schedule"]`` names it (None: the default of ``dataset``, official on ``"real"``,
+    :func:`~nortonkit.evaluate_finetune.resolve_schedule`); ``steps``, ``lr``,
+    ``train_batch_size`` (MSR-VTT) or ``batch_videos`` (COIN) and ``eval_every`` override its
+    values when not None.
+
+    Examples
+    --------
+    >>> s = finetune_schedule("msrvtt_retrieval", "real", dict(TASKS["msrvtt_retrieval"].options))
+    >>> s.name, s.batch_size, s.epochs, s.warmup_updates, s.precision
+    ('vtt_ft', 512, 15, 122, 'fp16')
+    """
+    from .evaluate_finetune import resolve_schedule
+
+    sched = resolve_schedule(task, dataset, options.get("schedule"))
+    batch = options.get("batch_videos") if task == "coin" else options.get("train_batch_size")
+    return sched.with_overrides(steps=options.get("steps"), lr=options.get("lr"),
+                                batch_size=batch, eval_every=options.get("eval_every"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -342,6 +400,7 @@ def run_task(
     smoke: bool = False,
     seeds: Sequence[int] = (0,),
     out_dir: str | Path | None = None,
+    dataset: str | None = None,
     **options: Any,
 ) -> Any:
     """Run one evaluation task and return its tidy result table.
@@ -356,6 +415,9 @@ def run_task(
     seeds : training seeds (fine-tuning, ablations, timing): mean and std are reported. For
         zero-shot tasks only ``seeds[0]`` matters (the initialisation of an untrained model).
     out_dir : when given, the table is saved there as ``<task>.csv`` / ``<task>.json``.
+    dataset : ``"real"`` or ``"synthetic"``; None infers it from the data root
+        (:func:`resolve_dataset`). It chooses the default fine-tuning schedule: the official
+        one on real data, the CPU one on the synthetic corpus (:func:`finetune_schedule`).
     **options : task options (:data:`TASKS` lists them with their defaults); unknown ones are
         an error.
 
@@ -372,7 +434,7 @@ def run_task(
 
     Notes
     -----
-    Norton Tables 1-9; ``official_impl.md`` §7 for each protocol. See the module docstring.
+    Norton Tables 1-9; ``docs/protocols.md`` §7 for each protocol. See the module docstring.
 
     Examples
     --------
@@ -407,15 +469,20 @@ def run_task(
         dim = loaded.model.config.video_feature_dim if loaded else 512
         check_data_root(root, task, opts, dim)
     model = loaded.model if loaded else None
+    dataset = resolve_dataset(root, dataset)
     extra: dict[str, Any] = {}
+    trains = (task in ("msrvtt_retrieval", "msrvtt_qa") and opts["finetune"]
+              or task == "coin" and not opts["zero_shot"])
+    sched = finetune_schedule(task, dataset, opts) if trains else None
+    if sched is not None:
+        extra["schedule"] = sched.to_dict()
     if task == "youcook_paragraph":
         rows = eval_youcook_paragraph(model, root, device, **opts)
     elif task == "youcook_clip":
         rows = eval_youcook_clip(model, root, device, opts["batch_size"])
     elif task in ("msrvtt_retrieval", "msrvtt_qa") and opts["finetune"]:
         rows, extra["selection"] = eval_msrvtt_finetuned(
-            model, root, task, device, seeds, opts["steps"], opts["lr"],
-            opts["train_batch_size"], opts["val_fraction"], opts["eval_every"],
+            model, root, task, device, seeds, sched, opts["val_fraction"],
             **({"qa_max_video_len": opts["max_video_len"]} if task == "msrvtt_qa" else {}))
     elif task == "msrvtt_retrieval":
         rows = eval_msrvtt_retrieval(model, root, device, opts["batch_size"])
@@ -425,8 +492,7 @@ def run_task(
         rows = eval_coin_zero_shot(model, root, device, opts["batch_size"])
     elif task == "coin":
         rows, extra["selection"] = eval_coin_finetuned(
-            model, root, device, seeds, opts["steps"], opts["lr"], opts["batch_videos"],
-            opts["val_fraction"], opts["eval_every"])
+            model, root, device, seeds, sched, opts["val_fraction"])
     elif task == "htm_align":
         rows = eval_htm_align(model, root, device)
     elif task == "ablations":
@@ -442,7 +508,7 @@ def run_task(
     df = _frame(rows, task, label)
     df.attrs["meta"] = dict(
         task=task, tables=spec.tables, options=_jsonable(opts), seeds=list(seeds),
-        smoke=bool(smoke), device=str(device),
+        smoke=bool(smoke), device=str(device), dataset=dataset,
         checkpoint=loaded.source if loaded else None,
         checkpoint_kind=loaded.kind if loaded else None,
         checkpoint_sha256=loaded.sha256 if loaded else None,
@@ -537,6 +603,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="data root (default: the synthetic corpus under artifacts/)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--smoke", action="store_true", help="small corpus, few steps")
+    parser.add_argument("--dataset", default=None, choices=("synthetic", "real"),
+                        help="chooses the default fine-tuning schedules: official on 'real', "
+                             "CPU on 'synthetic' (default: inferred from the data root)")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
     parser.add_argument("--out", default="reports/eval", help="output folder of csv + json")
     parser.add_argument("--paper-method", default=None,
@@ -558,7 +627,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--seeds: expected comma-separated integers, got {args.seeds!r}")
     try:
         df = run_task(args.task, args.checkpoint, args.data_root, args.device, args.smoke,
-                      seeds, args.out, **options)
+                      seeds, args.out, args.dataset, **options)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

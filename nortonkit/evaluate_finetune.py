@@ -1,6 +1,6 @@
 r"""Evaluations that train: fine-tuning (Tables 4-6), ablations (Table 7), step times (Table 8).
 
-Honest protocol (``official_impl.md`` §9 items 18-19):
+Honest protocol (``docs/protocols.md`` §9 items 18-19):
 
 * fine-tuning carves a validation split from the *training* data (``val_fraction`` of the
   training videos, seeded) and selects the step (among ``0, eval_every, 2 eval_every, ...,
@@ -10,19 +10,31 @@ Honest protocol (``official_impl.md`` §9 items 18-19):
   checkpoint of the last update (``checkpoint_last``), never the best of several on the test
   set.
 * every training run is repeated over the given seeds and reported as mean and std.
+
+Schedules (:data:`FINETUNE_SCHEDULES`, chosen by :func:`resolve_schedule`): on real data the
+official fine-tuning yamls (``vtt_ft`` for MSR-VTT retrieval, ``vttqa`` for MSR-VTT QA,
+``coin``: batch size, epochs over the training list repeated ``dup`` times, Adam (0.9, 0.98),
+linear warm-up over 122 updates then fairseq's polynomial decay towards ``total_num_update =
+1e6``, gradient clipping 2.0, fp16); on the synthetic corpus small CPU schedules
+(``synthetic_cpu``, ``synthetic_cpu_coin``: a fixed number of updates at a constant rate), which
+are not the paper's.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
 import math
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -41,11 +53,20 @@ from .evaluate_tasks import (
     eval_youcook_clip,
     eval_youcook_paragraph,
     split_validation,
+    text_token_budget,
 )
 from .metrics import frame_accuracy, recall_at_k
-from .validation import check_int_at_least, check_positive
+from .train import polynomial_decay_lr
+from .validation import check_choice, check_int_at_least, check_positive
 
 __all__ = [
+    "FinetuneSchedule",
+    "FINETUNE_SCHEDULES",
+    "DEFAULT_SCHEDULES",
+    "FINETUNE_TASKS",
+    "DATASETS",
+    "resolve_schedule",
+    "epoch_batches",
     "FinetuneResult",
     "finetune",
     "aggregate_seeds",
@@ -58,6 +79,260 @@ __all__ = [
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
+#: Tasks that fine-tune, and the datasets a schedule default is chosen for.
+FINETUNE_TASKS: tuple[str, ...] = ("msrvtt_retrieval", "msrvtt_qa", "coin")
+DATASETS: tuple[str, ...] = ("synthetic", "real")
+Precision = Literal["fp32", "fp16"]
+
+
+@dataclass(frozen=True)
+class FinetuneSchedule:
+    r"""One fine-tuning schedule: batch, length, Adam, learning-rate schedule, precision.
+
+    The rate of update ``u + 1`` (``u`` updates done) is fairseq's ``polynomial_decay``
+    (:func:`nortonkit.train.polynomial_decay_lr`, power 1, end rate 0):
+
+    .. math::
+        \eta(u) = \begin{cases} \eta\, u / w & u \le w \\
+        \eta \big(1 - \frac{u - w}{U - w}\big) & w < u < U \end{cases}
+
+    Attributes
+    ----------
+    name : the schedule's name (a key of :data:`FINETUNE_SCHEDULES`).
+    tasks : the :func:`nortonkit.evaluate.run_task` tasks it is meant for.
+    batch_size : clip/caption pairs per update (MSR-VTT) or videos per update (COIN, all the
+        windows of each video), as the yaml's ``batch_size``.
+    epochs : passes over the training list repeated ``dup`` times, each of
+        ``ceil(n_train * dup / batch_size)`` updates (the last batch may be smaller); None:
+        exactly ``steps`` updates.
+    steps : fixed number of updates (exclusive with ``epochs``).
+    dup : repetitions of the training list per epoch (official MSR-VTT: 20, a random caption
+        each time).
+    lr : peak learning rate ``eta``.
+    warmup_updates : ``w``, linear warm-up from 0 (0 = none).
+    total_num_update : ``U``, where the rate would reach 0; None: constant rate ``lr``.
+    betas, weight_decay : Adam's.
+    clip_norm : global gradient-norm clipping (0 = off).
+    precision : ``"fp16"`` (official ``--fp16``) or ``"fp32"``. nortonkit runs fp16 as CUDA
+        autocast with a gradient scaler (fp32 master weights); the released code casts the
+        whole model to half (``docs/protocols.md`` §6). On a CPU fp16 falls back to fp32.
+    eval_every : updates between validations; None: once per epoch (``epochs``) or
+        ``max(1, steps // 4)`` (``steps``).
+    description : where the values come from.
+
+    Notes
+    -----
+    ``docs/protocols.md`` §6 (optimizer, scheduler, precision) and §8 (``vtt_ft.yaml``,
+    ``vttqa_ft.yaml``, ``coin_ft.yaml``): lr 5e-5, warm-up 122, clip 2.0, weight decay 0,
+    fp16; batch 512 / 128 / 1 video; 15 / 8 / 8 epochs; MSR-VTT lists duplicated 20 times.
+
+    Examples
+    --------
+    >>> s = FINETUNE_SCHEDULES["vtt_ft"]
+    >>> s.updates_per_epoch(8100), s.total_updates(8100), s.validation_interval(8100)
+    (317, 4755, 317)
+    >>> FINETUNE_SCHEDULES["synthetic_cpu"].total_updates(20)
+    100
+    """
+
+    name: str
+    tasks: tuple[str, ...]
+    batch_size: int
+    epochs: int | None = None
+    steps: int | None = None
+    dup: int = 1
+    lr: float = 5e-5
+    warmup_updates: int = 0
+    total_num_update: int | None = 1_000_000
+    betas: tuple[float, float] = (0.9, 0.98)
+    weight_decay: float = 0.0
+    clip_norm: float = 2.0
+    precision: Precision = "fp32"
+    eval_every: int | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        for t in self.tasks:
+            check_choice("tasks", t, FINETUNE_TASKS)
+        check_int_at_least("batch_size", self.batch_size, 1)
+        if (self.epochs is None) == (self.steps is None):
+            raise ValueError(f"schedule {self.name!r}: expected exactly one of epochs and "
+                             f"steps, got epochs={self.epochs!r}, steps={self.steps!r}")
+        if self.epochs is not None:
+            check_int_at_least("epochs", self.epochs, 1)
+        if self.steps is not None:
+            check_int_at_least("steps", self.steps, 1)
+        check_int_at_least("dup", self.dup, 1)
+        check_positive("lr", self.lr)
+        check_int_at_least("warmup_updates", self.warmup_updates, 0)
+        if self.total_num_update is not None:
+            check_int_at_least("total_num_update", self.total_num_update,
+                               self.warmup_updates + 1)
+        if not (isinstance(self.clip_norm, (int, float)) and self.clip_norm >= 0):
+            raise ValueError(f"clip_norm: expected a number >= 0, got {self.clip_norm!r}")
+        check_choice("precision", self.precision, ("fp32", "fp16"))
+        if self.eval_every is not None:
+            check_int_at_least("eval_every", self.eval_every, 1)
+
+    def updates_per_epoch(self, n_train: int) -> int:
+        """Updates of one pass over ``n_train`` training items repeated ``dup`` times."""
+        check_int_at_least("n_train", n_train, 1)
+        return math.ceil(n_train * self.dup / self.batch_size)
+
+    def total_updates(self, n_train: int) -> int:
+        """Updates of the whole schedule on ``n_train`` training items."""
+        if self.steps is not None:
+            return self.steps
+        return self.epochs * self.updates_per_epoch(n_train)
+
+    def validation_interval(self, n_train: int) -> int:
+        """Updates between two validations on the carved split."""
+        if self.eval_every is not None:
+            return self.eval_every
+        if self.epochs is not None:
+            return self.updates_per_epoch(n_train)
+        return max(1, self.steps // 4)
+
+    def with_overrides(self, **changes: Any) -> FinetuneSchedule:
+        """A copy with the non-None ``changes``; ``steps`` replaces ``epochs``.
+
+        >>> s = FINETUNE_SCHEDULES["coin"].with_overrides(steps=20, lr=None)
+        >>> s.epochs, s.steps, s.lr
+        (None, 20, 5e-05)
+        """
+        changes = {k: v for k, v in changes.items() if v is not None}
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise ValueError(f"schedule: unknown field(s) {unknown}")
+        if "steps" in changes:
+            changes.setdefault("epochs", None)
+        if "epochs" in changes and changes["epochs"] is not None:
+            changes.setdefault("steps", None)
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (for result metadata)."""
+        return dataclasses.asdict(self)
+
+
+_OFFICIAL = dict(lr=5e-5, warmup_updates=122, total_num_update=1_000_000, betas=(0.9, 0.98),
+                 weight_decay=0.0, clip_norm=2.0, precision="fp16")
+
+#: Named fine-tuning schedules: the official yamls and the CPU schedules of the synthetic corpus.
+FINETUNE_SCHEDULES: dict[str, FinetuneSchedule] = {
+    "vtt_ft": FinetuneSchedule(
+        "vtt_ft", ("msrvtt_retrieval",), batch_size=512, epochs=15, dup=20, **_OFFICIAL,
+        description="official vtt_ft.yaml: MSR-VTT 9k x dup 20, batch 512, 15 epochs, lr 5e-5, "
+                    "warm-up 122, polynomial decay, fp16 (docs/protocols.md §7.5, §8)"),
+    "vttqa": FinetuneSchedule(
+        "vttqa", ("msrvtt_qa",), batch_size=128, epochs=8, dup=20, **_OFFICIAL,
+        description="official vttqa_ft.yaml: MSR-VTT 7k x dup 20, batch 128, 8 epochs, lr 5e-5, "
+                    "warm-up 122, polynomial decay, fp16 (docs/protocols.md §7.6, §8)"),
+    "coin": FinetuneSchedule(
+        "coin", ("coin",), batch_size=1, epochs=8, **_OFFICIAL,
+        description="official coin_ft.yaml: 1 video (all its stride-8 windows) per update, "
+                    "8 epochs, lr 5e-5, warm-up 122, polynomial decay, fp16 "
+                    "(docs/protocols.md §7.7, §8)"),
+    "synthetic_cpu": FinetuneSchedule(
+        "synthetic_cpu", ("msrvtt_retrieval", "msrvtt_qa"), batch_size=32, steps=100,
+        total_num_update=None,
+        description="CPU schedule for the synthetic corpus (not the paper's): 100 updates of "
+                    "32 pairs at a constant lr 5e-5, fp32"),
+    "synthetic_cpu_coin": FinetuneSchedule(
+        "synthetic_cpu_coin", ("coin",), batch_size=2, steps=100, total_num_update=None,
+        description="CPU schedule for the synthetic corpus (not the paper's): 100 updates of "
+                    "2 videos at a constant lr 5e-5, fp32"),
+}
+
+#: The schedule each (task, dataset) gets when none is named.
+DEFAULT_SCHEDULES: dict[tuple[str, str], str] = {
+    ("msrvtt_retrieval", "real"): "vtt_ft",
+    ("msrvtt_qa", "real"): "vttqa",
+    ("coin", "real"): "coin",
+    ("msrvtt_retrieval", "synthetic"): "synthetic_cpu",
+    ("msrvtt_qa", "synthetic"): "synthetic_cpu",
+    ("coin", "synthetic"): "synthetic_cpu_coin",
+}
+
+
+def resolve_schedule(task: str, dataset: str = "synthetic",
+                     schedule: str | FinetuneSchedule | None = None) -> FinetuneSchedule:
+    """The fine-tuning schedule of ``task``: the named one, or the default of ``dataset``.
+
+    Parameters
+    ----------
+    task : one of :data:`FINETUNE_TASKS`.
+    dataset : ``"real"`` (the official schedule of the task) or ``"synthetic"`` (its CPU
+        schedule); used only when ``schedule`` is None.
+    schedule : a key of :data:`FINETUNE_SCHEDULES`, a :class:`FinetuneSchedule`, or None.
+
+    Returns
+    -------
+    FinetuneSchedule
+
+    Raises
+    ------
+    ValueError
+        unknown task, dataset or schedule name, or a schedule meant for another task.
+
+    Examples
+    --------
+    >>> resolve_schedule("msrvtt_retrieval", "real").name
+    'vtt_ft'
+    >>> resolve_schedule("coin", "synthetic").name
+    'synthetic_cpu_coin'
+    >>> resolve_schedule("msrvtt_qa", schedule="vtt_ft")
+    Traceback (most recent call last):
+    ...
+    ValueError: schedule: 'vtt_ft' is a schedule for ('msrvtt_retrieval',), not 'msrvtt_qa' ...
+    """
+    check_choice("task", task, FINETUNE_TASKS)
+    check_choice("dataset", dataset, DATASETS)
+    if schedule is None:
+        schedule = DEFAULT_SCHEDULES[(task, dataset)]
+    if isinstance(schedule, str):
+        if schedule not in FINETUNE_SCHEDULES:
+            close = difflib.get_close_matches(schedule, list(FINETUNE_SCHEDULES), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"schedule: unknown schedule {schedule!r}{hint} (known: "
+                             f"{', '.join(FINETUNE_SCHEDULES)})")
+        schedule = FINETUNE_SCHEDULES[schedule]
+    if not isinstance(schedule, FinetuneSchedule):
+        raise ValueError(f"schedule: expected a name or a FinetuneSchedule, got "
+                         f"{type(schedule).__name__}")
+    if task not in schedule.tasks:
+        raise ValueError(f"schedule: {schedule.name!r} is a schedule for {schedule.tasks}, not "
+                         f"{task!r} (known for {task!r}: "
+                         f"{[k for k, v in FINETUNE_SCHEDULES.items() if task in v.tasks]})")
+    return schedule
+
+
+def epoch_batches(n_items: int, batch_size: int, dup: int,
+                  rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """Index batches of epochs: each epoch shuffles ``range(n_items)`` repeated ``dup`` times.
+
+    Consecutive chunks of ``batch_size`` indices, the last one of an epoch possibly smaller
+    (fairseq keeps it); with ``dup > 1`` a batch can hold an item twice, as the official
+    duplicated MSR-VTT list does (``docs/protocols.md`` §7.5).
+
+    Examples
+    --------
+    >>> it = epoch_batches(3, 4, 2, np.random.default_rng(0))
+    >>> [len(next(it)) for _ in range(4)]  # 6 items per epoch: batches of 4 and 2
+    [4, 2, 4, 2]
+    >>> it = epoch_batches(3, 2, 2, np.random.default_rng(0))
+    >>> sorted(np.concatenate([next(it) for _ in range(3)]).tolist())  # one epoch
+    [0, 0, 1, 1, 2, 2]
+    """
+    check_int_at_least("n_items", n_items, 1)
+    check_int_at_least("batch_size", batch_size, 1)
+    check_int_at_least("dup", dup, 1)
+    items = np.tile(np.arange(n_items), dup)
+    while True:
+        order = rng.permutation(items)
+        for i in range(0, len(order), batch_size):
+            yield order[i : i + batch_size]
+
 
 class FinetuneResult(NamedTuple):
     """Output of :func:`finetune`.
@@ -67,13 +342,16 @@ class FinetuneResult(NamedTuple):
     model : the selected model (eval mode), a copy; the input model is left unchanged.
     best_step : the update whose weights were selected (0 = the starting model).
     best_val : its validation score (higher = better).
-    log : one dict per validation: ``step``, ``val``, ``loss`` (mean since the last one).
+    log : one dict per validation: ``step``, ``val``, ``loss`` (mean since the last one),
+        ``lr`` (rate of the last update).
+    precision : the precision the updates ran in (``"fp16"`` only under CUDA autocast).
     """
 
     model: DualEncoder
     best_step: int
     best_val: float
     log: list[dict[str, float]]
+    precision: str = "fp32"
 
 
 def finetune(
@@ -86,11 +364,20 @@ def finetune(
     eval_every: int | None = None,
     seed: int = 0,
     clip_norm: float = 2.0,
+    warmup_updates: int = 0,
+    total_num_update: int | None = None,
+    precision: Precision = "fp32",
+    betas: tuple[float, float] = (0.9, 0.98),
+    weight_decay: float = 0.0,
 ) -> FinetuneResult:
     r"""Full fine-tuning with Adam; the weights are selected on a validation score.
 
     .. math:: \theta^* = \theta_{s^*},\quad s^* = \arg\max_{s \in \{0, e, 2e, \dots\}}
               \mathrm{val}(\theta_s)
+
+    Update ``u + 1`` runs at :func:`nortonkit.train.polynomial_decay_lr` ``(u, lr,
+    warmup_updates, total_num_update)`` (linear warm-up from 0, then fairseq's polynomial
+    decay), or at ``lr`` throughout when ``total_num_update`` is None and there is no warm-up.
 
     Parameters
     ----------
@@ -103,6 +390,10 @@ def finetune(
     eval_every : updates between validations (default: ``max(1, steps // 4)``).
     seed : seeds dropout and the batch sampler.
     clip_norm : global gradient-norm clipping (0 = off).
+    warmup_updates, total_num_update : the learning-rate schedule (see above).
+    precision : ``"fp16"``: CUDA autocast with a gradient scaler (on a CPU model: fp32, with a
+        warning); ``"fp32"``.
+    betas, weight_decay : Adam's (official 0.9, 0.98 and 0).
 
     Returns
     -------
@@ -111,7 +402,7 @@ def finetune(
     Notes
     -----
     Replaces the released fine-tuning's selection of ``checkpoint_best`` on the *test* set
-    (``official_impl.md`` §7.0, §9 item 19). Ties between validations keep the earlier step.
+    (``docs/protocols.md`` §7.0, §9 item 19). Ties between validations keep the earlier step.
 
     Examples
     --------
@@ -128,6 +419,10 @@ def finetune(
     """
     check_int_at_least("steps", steps, 1)
     check_positive("lr", lr)
+    check_int_at_least("warmup_updates", warmup_updates, 0)
+    if total_num_update is not None:
+        check_int_at_least("total_num_update", total_num_update, warmup_updates + 1)
+    check_choice("precision", precision, ("fp32", "fp16"))
     every = max(1, steps // 4) if eval_every is None else check_int_at_least("eval_every",
                                                                               eval_every, 1)
     torch.manual_seed(seed)
@@ -135,7 +430,20 @@ def finetune(
     model = copy.deepcopy(model)
     for p in model.parameters():
         p.requires_grad_(True)
-    opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.98))
+    opt = torch.optim.Adam(model.parameters(), lr=lr, betas=tuple(betas),
+                           weight_decay=weight_decay)
+    device_type = next(model.parameters()).device.type
+    if precision == "fp16" and device_type != "cuda":
+        warnings.warn("fine-tuning: fp16 autocast needs a CUDA model; running in fp32",
+                      stacklevel=2)
+        precision = "fp32"
+    use_amp = precision == "fp16"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+
+    def rate(done: int) -> float:
+        if total_num_update is None:
+            return lr * done / warmup_updates if done < warmup_updates else lr
+        return polynomial_decay_lr(done, lr, warmup_updates, total_num_update)
 
     def run_validation() -> float:
         model.eval()
@@ -146,28 +454,35 @@ def finetune(
 
     best_val = run_validation()
     best_step, best_state = 0, copy.deepcopy(model.state_dict())
-    log = [dict(step=0, val=best_val, loss=float("nan"))]
+    log = [dict(step=0, val=best_val, loss=float("nan"), lr=float("nan"))]
     losses: list[float] = []
     model.train()
     for step in range(1, steps + 1):
         batch = sample(rng)
+        current = rate(step - 1)
+        for group in opt.param_groups:
+            group["lr"] = current
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model, batch)
+        ctx = (torch.autocast(device_type, dtype=torch.float16) if use_amp else nullcontext())
+        with ctx:
+            loss = loss_fn(model, batch)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"fine-tuning: non-finite loss {float(loss)} at step {step}")
-        loss.backward()
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
         torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm if clip_norm > 0 else math.inf)
-        opt.step()
+        scaler.step(opt)
+        scaler.update()
         model.clamp_logit_scales_()
         losses.append(float(loss.detach()))
         if step % every == 0 or step == steps:
             val = run_validation()
-            log.append(dict(step=step, val=val, loss=float(np.mean(losses))))
+            log.append(dict(step=step, val=val, loss=float(np.mean(losses)), lr=current))
             losses = []
             if val > best_val:
                 best_val, best_step, best_state = val, step, copy.deepcopy(model.state_dict())
     model.load_state_dict(best_state)
-    return FinetuneResult(model.eval(), best_step, best_val, log)
+    return FinetuneResult(model.eval(), best_step, best_val, log, precision)
 
 
 def aggregate_seeds(rows: Sequence[dict], seeds: Sequence[int]) -> list[dict]:
@@ -213,19 +528,33 @@ class _Features:
         return pad_clips([self.cache[v] for v in vids], self.v)
 
 
+def _run_schedule(model: DualEncoder, sample: Callable, loss_fn: Callable, validate: Callable,
+                  schedule: FinetuneSchedule, n_train: int, seed: int) -> FinetuneResult:
+    """:func:`finetune` with the updates, validations, rate and precision of ``schedule``."""
+    return finetune(model, sample, loss_fn, validate, schedule.total_updates(n_train),
+                    schedule.lr, schedule.validation_interval(n_train), seed, schedule.clip_norm,
+                    schedule.warmup_updates, schedule.total_num_update, schedule.precision,
+                    schedule.betas, schedule.weight_decay)
+
+
+def _selection(seed: int, res: FinetuneResult, schedule: FinetuneSchedule, n_train: int,
+               n_val: int) -> dict[str, Any]:
+    return dict(seed=seed, best_step=res.best_step, best_val=100 * res.best_val,
+                n_train=n_train, n_val=n_val, schedule=schedule.name,
+                updates=schedule.total_updates(n_train), precision=res.precision)
+
+
 def eval_msrvtt_finetuned(
     model: DualEncoder,
     root: Any,
     task: str,
     device: str = "cpu",
     seeds: Sequence[int] = (0,),
-    steps: int = 100,
-    lr: float = 5e-5,
-    batch_size: int = 32,
+    schedule: str | FinetuneSchedule | None = None,
     val_fraction: float = 0.1,
-    eval_every: int | None = None,
     max_video_len: int = 32,
     qa_max_video_len: int = 16,
+    dataset: str = "synthetic",
 ) -> tuple[list[dict], list[dict]]:
     """Fine-tune on MSR-VTT training videos, select on a carved validation split, test once.
 
@@ -234,29 +563,45 @@ def eval_msrvtt_finetuned(
     cross-entropy (``V2TContraLoss``), tested on multiple choice with the first 16 s.
     Validation: R@1 of the same direction on the held-out training videos (first caption).
 
+    Parameters
+    ----------
+    model, root, task, device, seeds : the model, the data root, the task and the seeds.
+    schedule : a :data:`FINETUNE_SCHEDULES` name or a :class:`FinetuneSchedule`; None: the
+        default of ``dataset`` (:func:`resolve_schedule`: ``vtt_ft`` / ``vttqa`` on real data,
+        ``synthetic_cpu`` on the synthetic corpus). Each epoch is a shuffled pass over the
+        training list repeated ``dup`` times, one random caption per item
+        (:func:`epoch_batches`).
+    val_fraction : training videos carved out for validation.
+    max_video_len : seconds per training clip (32); ``qa_max_video_len``: per QA test video (16).
+    dataset : ``"real"`` or ``"synthetic"`` (only to choose the default schedule).
+
     Returns
     -------
     (rows, selection): result rows (mean/std over seeds) and one dict per seed with the
-    selected step and its validation score.
+    selected step, its validation score and the schedule.
     """
     from .data.msrvtt import MSRVTTTrainDataset
 
+    sched = resolve_schedule(task, dataset, schedule)
     size, direction = ("9k", "t2v") if task == "msrvtt_retrieval" else ("7k", "v2t")
     dim = model.config.video_feature_dim
     ds = MSRVTTTrainDataset(root, size=size, dup=1, expected_dim=dim)
     feats = _Features(ds.feature_dir, max_video_len, dim)
     tok = load_tokenizer()
-    check_int_at_least("batch_size", batch_size, 2)
+    budget = text_token_budget(max_video_len)  # 61 tokens with 32-s clips (official 96 / 32)
     rows, selection = [], []
     for seed in seeds:
         train_ids, val_ids = split_validation(ds.video_ids, val_fraction, seed)
-        bs = min(batch_size, len(train_ids))
+        bs = min(sched.batch_size, len(train_ids) * sched.dup)
+        batches: list[Iterator[np.ndarray]] = []
 
-        def sample(rng: np.random.Generator, train_ids=train_ids, bs=bs):
-            vids = [train_ids[i] for i in rng.choice(len(train_ids), bs, replace=False)]
+        def sample(rng: np.random.Generator, train_ids=train_ids, bs=bs, batches=batches):
+            if not batches:
+                batches.append(epoch_batches(len(train_ids), bs, sched.dup, rng))
+            vids = [train_ids[i] for i in next(batches[0])]
             caps = [ds.captions[v][int(rng.integers(len(ds.captions[v])))] for v in vids]
             video, mask = feats.batch(vids)
-            return video, mask, encode_texts(caps, tok, 61)
+            return video, mask, encode_texts(caps, tok, budget)
 
         def loss_fn(m: DualEncoder, batch) -> Tensor:
             video, mask, text = batch
@@ -268,13 +613,14 @@ def eval_msrvtt_finetuned(
         def validate(m: DualEncoder, val_ids=val_ids) -> float:
             video, mask = feats.batch(val_ids)
             v = encode_clips(m, video, mask, device)
-            t = encode_captions(m, [ds.captions[x][0] for x in val_ids], device, tokenizer=tok)
+            t = encode_captions(m, [ds.captions[x][0] for x in val_ids], device,
+                                max_tokens=budget, tokenizer=tok)
             s = t @ v.T if direction == "t2v" else v @ t.T
             return recall_at_k(s, 1)
 
-        res = finetune(model, sample, loss_fn, validate, steps, lr, eval_every, seed)
-        selection.append(dict(seed=seed, best_step=res.best_step, best_val=100 * res.best_val,
-                              n_train=len(train_ids), n_val=len(val_ids)))
+        sched_bs = sched.with_overrides(batch_size=bs)
+        res = _run_schedule(model, sample, loss_fn, validate, sched_bs, len(train_ids), seed)
+        selection.append(_selection(seed, res, sched_bs, len(train_ids), len(val_ids)))
         if task == "msrvtt_retrieval":
             test = eval_msrvtt_retrieval(res.model, root, device, setting="fine-tuned")
         else:
@@ -316,20 +662,24 @@ def eval_coin_finetuned(
     root: Any,
     device: str = "cpu",
     seeds: Sequence[int] = (0,),
-    steps: int = 100,
-    lr: float = 5e-5,
-    batch_videos: int = 2,
+    schedule: str | FinetuneSchedule | None = None,
     val_fraction: float = 0.1,
-    eval_every: int | None = None,
+    dataset: str = "synthetic",
 ) -> tuple[list[dict], list[dict]]:
     """Norton Table 4: fine-tune a per-frame head (classes from the data: 779 on COIN).
 
-    Training windows: 32 s, stride 8 (``coin_ft.yaml``), cross-entropy ignoring padding;
-    validation: frame accuracy on held-out *training* videos; test: stride-16 windows, logits
-    averaged over overlaps, frame accuracy over all test seconds (background included).
+    Training windows: 32 s, stride 8 (``coin_ft.yaml``), cross-entropy ignoring padding, video
+    CLS masked; ``schedule.batch_size`` videos (all their windows) per update, epochs of
+    shuffled passes over the training videos; validation: frame accuracy on held-out
+    *training* videos; test: stride-16 windows, logits averaged over overlaps, frame accuracy
+    over all test seconds (background included).
+
+    ``schedule`` None: the default of ``dataset`` (:func:`resolve_schedule`: ``coin`` on real
+    data, 1 video per update for 8 epochs; ``synthetic_cpu_coin`` on the synthetic corpus).
     """
     from .data.coin import IGNORE_INDEX, load_coin
 
+    sched = resolve_schedule("coin", dataset, schedule)
     dim = model.config.video_feature_dim
     train_set = load_coin(root, subset="training", expected_dim=dim)
     test_set = load_coin(root, subset="testing", expected_dim=dim)
@@ -340,11 +690,13 @@ def eval_coin_finetuned(
     for seed in seeds:
         train_ids, val_ids = split_validation(train_set.video_ids, val_fraction, seed)
         base = coin_model(model, train_set.n_classes)
+        k = min(sched.batch_size, len(train_ids) * sched.dup)
+        batches: list[Iterator[np.ndarray]] = []
 
-        def sample(rng: np.random.Generator, train_ids=train_ids):
-            k = min(batch_videos, len(train_ids))
-            items = [train_set[index[train_ids[i]]]
-                     for i in rng.choice(len(train_ids), k, replace=False)]
+        def sample(rng: np.random.Generator, train_ids=train_ids, k=k, batches=batches):
+            if not batches:
+                batches.append(epoch_batches(len(train_ids), k, sched.dup, rng))
+            items = [train_set[index[train_ids[i]]] for i in next(batches[0])]
             return (torch.cat([it.windows for it in items]),
                     torch.cat([it.window_mask for it in items]),
                     torch.cat([it.targets for it in items]))
@@ -360,9 +712,9 @@ def eval_coin_finetuned(
             return frame_accuracy([coin_predict(m, it, device) for it in items],
                                   [it.video_targets for it in items])
 
-        res = finetune(base, sample, loss_fn, validate, steps, lr, eval_every, seed)
-        selection.append(dict(seed=seed, best_step=res.best_step, best_val=100 * res.best_val,
-                              n_train=len(train_ids), n_val=len(val_ids)))
+        sched_k = sched.with_overrides(batch_size=k)
+        res = _run_schedule(base, sample, loss_fn, validate, sched_k, len(train_ids), seed)
+        selection.append(_selection(seed, res, sched_k, len(train_ids), len(val_ids)))
         preds, targets = [], []
         for it in test_set:
             preds.append(coin_predict(res.model, it, device))

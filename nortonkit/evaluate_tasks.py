@@ -10,15 +10,23 @@ Variants. ``"corrected"`` rows use nortonkit's measures (:mod:`nortonkit.alignme
 pessimistic tie handling (:mod:`nortonkit.metrics`); ``"official-compatible"`` rows reproduce
 the released evaluation (:mod:`nortonkit.compat`: padding quirks, the OTAM sign bug, the
 background-kept crop; ties broken as the official ``argsort`` does). Cap. Avg. has no quirk:
-its two variants differ only in tie handling. The "OT" measure has no official counterpart
-(the released metric prints a placeholder 0) and is reported as corrected only.
+its two variants differ only in tie handling. The two transport measures, ``"OT (plain)"``
+(entropic OT with uniform marginals on the pooled dot products) and ``"OT (Norton bucket)"``
+(Norton's transport distance with the alignable prompt bucket, Eq. 6), have no official
+counterpart (the released metric prints a placeholder 0 for "OT", ``docs/protocols.md`` §7.3)
+and are reported as corrected only.
+
+Encoding follows the official evaluation (``docs/protocols.md`` §3.2-3.3, §7): sentences are cut
+to ``max_len - max_video_len - 3`` tokens (:func:`text_token_budget`: 61 with 32-s clips, 77 for
+MSR-VTT QA's 16 s); the video CLS is masked out of attention in the background-kept and COIN
+paths and attended elsewhere.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -28,7 +36,6 @@ from torch import Tensor
 
 from . import compat
 from .alignment import cap_avg, dtw, otam
-from .data.features import pad_clips
 from .data.text import encode_texts, load_tokenizer
 from .encoders import DualEncoder
 from .metrics import (
@@ -39,11 +46,13 @@ from .metrics import (
     retrieval_metrics,
     roc_auc,
 )
-from .sinkhorn import sinkhorn
+from .sinkhorn import bucket_sinkhorn, bucket_value_from_quantile, sinkhorn
 from .validation import (
     check_choice,
+    check_finite,
     check_int_at_least,
     check_mask,
+    check_open_unit,
     check_positive,
     check_tensor,
 )
@@ -51,27 +60,65 @@ from .validation import (
 __all__ = [
     "MEASURES",
     "VARIANTS",
+    "EVAL_MAX_LEN",
     "ParagraphScores",
+    "text_token_budget",
     "encode_clips",
     "encode_captions",
     "pad_groups",
+    "aligned_bucket_value",
     "paragraph_scores",
     "paragraph_rows",
     "retrieval_rows",
     "eval_youcook_paragraph",
     "eval_youcook_clip",
     "eval_msrvtt_retrieval",
+    "qa_scores",
     "eval_msrvtt_qa",
     "coin_predict",
+    "coin_zero_shot_logits",
     "eval_coin_zero_shot",
     "htm_align_scores",
     "eval_htm_align",
     "split_validation",
 ]
 
-MEASURES: tuple[str, ...] = ("Cap. Avg.", "DTW", "OTAM", "OT")
+#: Video-paragraph measures. "OT (plain)": entropic OT with uniform marginals on the pooled dot
+#: products; "OT (Norton bucket)": Norton's transport distance with the prompt bucket (Eq. 6).
+MEASURES: tuple[str, ...] = ("Cap. Avg.", "DTW", "OTAM", "OT (plain)", "OT (Norton bucket)")
 VARIANTS: tuple[str, ...] = ("corrected", "official-compatible")
+#: ``max_len`` of every evaluation yaml (``docs/protocols.md`` §8): text + video token budget.
+EVAL_MAX_LEN = 96
 _KS = (1, 5, 10)
+_RENAMED = {"OT": "OT (plain)"}
+
+
+def text_token_budget(max_video_len: int = 32, max_len: int = EVAL_MAX_LEN) -> int:
+    """Word pieces kept per sentence: ``max_len - max_video_len - 3`` (CLS and two SEPs).
+
+    Parameters
+    ----------
+    max_video_len : the yaml's ``max_video_len`` (32 for retrieval, COIN and HTM-Align; 16 for
+        MSR-VTT QA).
+    max_len : the yaml's ``max_len`` (96 in every evaluation yaml).
+
+    Returns
+    -------
+    int
+
+    Notes
+    -----
+    ``docs/protocols.md`` §3.2: the aligner truncates text to ``max_len - max_video_len - 3``
+    tokens; §7.6: the QA yamls use ``max_video_len: 16``, so QA candidates keep 77 tokens.
+
+    Examples
+    --------
+    >>> text_token_budget(32), text_token_budget(16)
+    (61, 77)
+    """
+    check_int_at_least("max_video_len", max_video_len, 1)
+    check_int_at_least("max_len", max_len, max_video_len + 4)
+    return max_len - max_video_len - 3
 
 
 # ---------------------------------------------------------------------------------------------
@@ -118,7 +165,10 @@ def encode_captions(
     max_tokens: int = 61,
     tokenizer: Any = None,
 ) -> Tensor:
-    """Pooled caption vectors ``(N, H)`` (float32, CPU), tokenised on the fly (61 tokens).
+    """Pooled caption vectors ``(N, H)`` (float32, CPU), tokenised on the fly.
+
+    ``max_tokens`` word pieces are kept per sentence: 61 by default, the budget of the 32-s
+    yamls (:func:`text_token_budget`); MSR-VTT QA passes 77.
 
     Examples
     --------
@@ -185,8 +235,12 @@ class ParagraphScores(NamedTuple):
     max_video_len: int
 
 
-def _ot_score(sim: Tensor, rm: Tensor, cm: Tensor, eps: float, n_iters: int) -> Tensor:
-    """``<Q*, S>`` per pair; pairs are grouped by exact size so each Sinkhorn call is unmasked."""
+def _transport_score(sim: Tensor, rm: Tensor, cm: Tensor,
+                     plan_of: Callable[[Tensor], Tensor]) -> Tensor:
+    """``<Q, S>`` per pair; pairs are grouped by exact size so each Sinkhorn call is unmasked.
+
+    ``plan_of(block)`` maps the blocks ``(P, r, c)`` of ``P`` same-size pairs to their plans.
+    """
     rows, cols = rm.sum(1), cm.sum(1)
     key = rows * (sim.shape[2] + 1) + cols
     out = sim.new_empty(sim.shape[0])
@@ -194,9 +248,46 @@ def _ot_score(sim: Tensor, rm: Tensor, cm: Tensor, eps: float, n_iters: int) -> 
         idx = (key == k).nonzero().squeeze(1)
         r, c = divmod(k, sim.shape[2] + 1)
         block = sim[idx, :r, :c]
-        plan = sinkhorn(block, eps=eps, n_iters=n_iters).plan
-        out[idx] = (plan * block).sum(dim=(1, 2))
+        out[idx] = (plan_of(block) * block).sum(dim=(1, 2)).to(out.dtype)
     return out
+
+
+def aligned_bucket_value(aligned: Tensor, quantile: float = 0.3) -> Tensor:
+    """The bucket value ``p`` of an evaluation: the ``k``-th *smallest* aligned-pair similarity.
+
+    ``k = int(quantile * N)`` of the ``N`` annotated caption-clip pairs, clamped to ``k >= 1``
+    (a set of fewer than ``1 / quantile`` pairs takes the smallest one).
+
+    Parameters
+    ----------
+    aligned : shape (N,), similarities of the captions with their own (annotated) clip.
+    quantile : bottom quantile ``q`` (Norton 0.3).
+
+    Returns
+    -------
+    Tensor of shape ().
+
+    Notes
+    -----
+    Norton Sec. 3.2 ("the bottom 30 % similarity of the originally aligned pairs"); the
+    official loss takes ``kthvalue(diag, int(0.3 B))`` over a batch (``docs/protocols.md``
+    §2.3.7). Here the pairs are those of the whole evaluation set, so ``p`` is one scalar
+    shared by every (paragraph, video) pair.
+
+    Examples
+    --------
+    >>> aligned_bucket_value(torch.tensor([0.9, 0.1, 0.5, 0.3, 0.7]), 0.4)
+    tensor(0.3000)
+    >>> aligned_bucket_value(torch.tensor([0.9, 0.1]), 0.3)  # int(0.6) = 0: the smallest
+    tensor(0.1000)
+    """
+    check_tensor("aligned", aligned, ndim=1)
+    check_open_unit("bucket_quantile", quantile)
+    if len(aligned) == 0:
+        raise ValueError("aligned: expected at least one aligned caption-clip pair")
+    if int(quantile * len(aligned)) == 0:
+        return aligned.detach().min()
+    return bucket_value_from_quantile(aligned, quantile)
 
 
 def paragraph_scores(
@@ -211,22 +302,32 @@ def paragraph_scores(
     ot_iters: int = 50,
     max_elements: int = 1 << 23,
     variants: Sequence[str] = VARIANTS,
+    bucket_value: float | Tensor | None = None,
+    bucket_quantile: float = 0.3,
+    bucket_marginals: str = "superglue",
+    bucket_renormalize: bool = True,
 ) -> ParagraphScores:
     r"""All-pairs video-paragraph scores: every paragraph against every video, every measure.
 
     For paragraph ``q`` (captions ``t_1..t_r``) and video ``v`` (clips or windows
-    ``c_1..c_w``) the block is ``S = T_q C_v^T`` (raw dot products, official) and
+    ``c_1..c_w``) the block is ``S = T_q C_v^T`` (raw dot products of the pooled vectors,
+    official) and
 
     .. math::
         \mathrm{CapAvg} = \tfrac1r\sum_i \max_j S_{ij},\quad
         \mathrm{DTW} = -\kappa\,\mathrm{dtw}(o - S),\quad
-        \mathrm{OTAM} = -\kappa\,(\mathrm{otam}(o - S) + \mathrm{otam}((o - S)^\top)),\quad
-        \mathrm{OT} = \langle Q^*, S\rangle
+        \mathrm{OTAM} = -\kappa\,(\mathrm{otam}(o - S) + \mathrm{otam}((o - S)^\top)),
+
+        \mathrm{OT\ (plain)} = \langle Q^*, S\rangle,\qquad
+        \mathrm{OT\ (Norton\ bucket)} = \langle \bar Q^*, S\rangle
 
     with the per-setting offset ``o`` and block scaling ``kappa`` of the official metric
-    (:data:`nortonkit.compat.PRESETS`; background removed: ``kappa = L^2 / (r w)``), and
-    ``Q^*`` the entropic OT plan (Norton Eq. 2-3, ``eps = 0.1``, uniform marginals). With the
-    background kept, DTW and OTAM first keep the ``int(1.3 r)`` windows closest to any caption
+    (:data:`nortonkit.compat.PRESETS`; background removed: ``kappa = L^2 / (r w)``); ``Q^*``
+    the entropic OT plan with uniform marginals ``1/r``, ``1/w`` (Norton Eq. 2-3, ``eps =
+    ot_eps``); ``\bar Q^*`` the plan of ``S`` augmented with the prompt bucket ``p``, bucket
+    row and column dropped (Eq. 6, :func:`~nortonkit.sinkhorn.bucket_sinkhorn`), as Norton's
+    ``D(i, j)`` of Eq. (4). With the background kept, DTW and OTAM first keep the
+    ``int(1.3 r)`` windows closest to any caption
     (:func:`nortonkit.compat.official_select_windows`, part of the protocol).
 
     Parameters
@@ -238,18 +339,29 @@ def paragraph_scores(
     background : False = Norton Table 1 protocol, True = Table 2 (windows, background kept).
     preset : ``"norton"`` or ``"tempclr"`` distance offsets and scalings.
     measures : subset of :data:`MEASURES`.
-    ot_eps, ot_iters : Sinkhorn settings of the OT measure.
+    ot_eps, ot_iters : Sinkhorn settings of both transport measures.
     max_elements : similarity entries per chunk of query paragraphs (memory bound).
     variants : subset of :data:`VARIANTS` to compute (the official ones are slower).
+    bucket_value : ``p`` of ``"OT (Norton bucket)"``, one scalar for every pair. None: the
+        ``bucket_quantile`` bottom quantile of the aligned pairs ``S_qq[i, i]`` (caption ``i``
+        and clip ``i`` of the same video, :func:`aligned_bucket_value`); background kept has no
+        such pairs, so ``p`` must be given (:func:`eval_youcook_paragraph` pairs each caption
+        with the window holding its midpoint).
+    bucket_quantile : ``q`` of that default (Norton 0.3).
+    bucket_marginals, bucket_renormalize : the bucket's marginals and the rescaling of each kept
+        plan to mass ``r``. Default: the official ``D(i, j)`` (SuperGlue marginals, plans
+        renormalised, ``docs/protocols.md`` §2.3.9-11, D5-D6); ``"uniform"`` and False give the
+        paper family's plan (:mod:`nortonkit.presets`).
 
     Returns
     -------
     ParagraphScores; the ``"official-compatible"`` entries come from
-    :mod:`nortonkit.compat`, the ``"corrected"`` ones from :mod:`nortonkit.alignment`.
+    :mod:`nortonkit.compat`, the ``"corrected"`` ones from :mod:`nortonkit.alignment` and
+    :mod:`nortonkit.sinkhorn`.
 
     Notes
     -----
-    Norton Sec. 4.1 and Tables 1-2; ``official_impl.md`` §7.3-7.4 and §9 items 20-24. The
+    Norton Sec. 4.1 and Tables 1-2; ``docs/protocols.md`` §7.3-7.4 and §9 items 20-24. The
     batched all-pairs path scores the 436-video YouCookII set within the B3 budget
     (``benchmarks/results/b3_eval.md``).
 
@@ -268,6 +380,10 @@ def paragraph_scores(
     check_mask("text_mask", text_mask, (g, t_len))
     check_mask("video_mask", video_mask, (g, w_len))
     for m in measures:
+        if m in _RENAMED:
+            raise ValueError(f"measures: {m!r} is now called {_RENAMED[m]!r} (plain OT on the "
+                             f"pooled dot products); Norton's bucketed distance is "
+                             f"'OT (Norton bucket)' (known: {MEASURES})")
         check_choice("measures", m, MEASURES)
     for name in variants:
         check_choice("variants", name, VARIANTS)
@@ -276,10 +392,25 @@ def paragraph_scores(
     p = compat.PRESETS[preset]
     check_positive("ot_eps", ot_eps)
     check_int_at_least("ot_iters", ot_iters, 1)
+    check_choice("bucket_marginals", bucket_marginals, ("superglue", "uniform"))
+    if not isinstance(bucket_renormalize, bool):
+        raise ValueError(f"bucket_renormalize: expected a bool, got {bucket_renormalize!r}")
     n_text, n_video = text_mask.sum(1), video_mask.sum(1)
     if bool((n_text == 0).any()) or bool((n_video == 0).any()):
         raise ValueError("text_mask, video_mask: expected at least one caption and one clip "
                          "per video")
+    bucket = "OT (Norton bucket)" in measures and corrected
+    if bucket and bucket_value is None:
+        if background:
+            raise ValueError("bucket_value: required with background=True (windows have no "
+                             "aligned caption); pass p, e.g. from aligned_bucket_value")
+        n = min(t_len, w_len)  # caption i with clip i of the same video
+        own = text_mask[:, :n] & video_mask[:, :n]  # (G, n)
+        diag = (text[:, :n] * video[:, :n]).sum(-1)  # (G, n)
+        bucket_value = aligned_bucket_value(diag[own], bucket_quantile)
+    if bucket:
+        bucket_value = torch.as_tensor(bucket_value, dtype=text.dtype).reshape(())
+        check_finite("bucket_value", bucket_value)
     max_t, max_v = int(n_text.max()), int(n_video.max())
     if not background:
         max_t = max_v = max(max_t, max_v)
@@ -292,6 +423,15 @@ def paragraph_scores(
     v_idx = torch.full((g, w_len), -1, dtype=torch.long)
     v_idx[video_mask] = torch.arange(int(n_video.sum()))
     chunk = max(1, max_elements // max(1, g * t_len * w_len))
+
+    def plain_plan(block: Tensor) -> Tensor:
+        return sinkhorn(block, eps=ot_eps, n_iters=ot_iters).plan
+
+    def bucket_plan(block: Tensor) -> Tensor:
+        return bucket_sinkhorn(block, bucket_value, eps=ot_eps, n_iters=ot_iters,
+                               marginals=bucket_marginals,
+                               renormalize=bucket_renormalize).plan
+
     for q0 in range(0, g, chunk):
         q1 = min(g, q0 + chunk)
         qc = q1 - q0
@@ -305,8 +445,10 @@ def paragraph_scores(
             s = cap_avg(sim.transpose(1, 2), row_mask=cm, col_mask=rm)
             for name in variants:  # no quirk: the variants differ only in tie handling
                 res[("Cap. Avg.", name)] = s
-        if "OT" in measures and corrected:
-            res[("OT", "corrected")] = _ot_score(sim, rm, cm, ot_eps, ot_iters)
+        if "OT (plain)" in measures and corrected:
+            res[("OT (plain)", "corrected")] = _transport_score(sim, rm, cm, plain_plan)
+        if bucket:
+            res[("OT (Norton bucket)", "corrected")] = _transport_score(sim, rm, cm, bucket_plan)
         if "DTW" in measures and official:
             res[("DTW", "official-compatible")] = (
                 compat.official_bg_dtw_score(sim, max_t, max_v, rm, cm, preset) if background
@@ -413,6 +555,7 @@ def eval_youcook_paragraph(
     ot_iters: int = 50,
     batch_size: int = 256,
     window: int = 16,
+    bucket_quantile: float = 0.3,
 ) -> list[dict]:
     """Norton Tables 1 (``bg_removed``) and 2 (``bg_kept``): video-paragraph retrieval.
 
@@ -421,6 +564,11 @@ def eval_youcook_paragraph(
     whole video (video CLS masked, as the released BG model); corrected rows order each
     paragraph's captions by time, official-compatible rows keep the pickle-record order the
     released metric uses (the same on the released pickle, which is chronological).
+
+    The bucket value ``p`` of ``"OT (Norton bucket)"`` is the ``bucket_quantile`` bottom
+    quantile of the aligned caption-clip similarities of the whole set
+    (:func:`aligned_bucket_value`): each caption with its annotated clip (background removed)
+    or with the window holding its annotated midpoint (background kept).
 
     Examples
     --------
@@ -445,22 +593,28 @@ def eval_youcook_paragraph(
         if not par.contiguous:
             warnings.warn(
                 "youcook: the clips of some video are not contiguous in the pickle; the "
-                "official metric would slice the wrong clips (official_impl.md §9 item 24). "
+                "official metric would slice the wrong clips (docs/protocols.md §9 item 24). "
                 "Both variants here use explicit per-video blocks.", stacklevel=2)
         clips = encode_clips(model, par.clips.video, par.clips.video_mask, device, batch_size)
         caps = encode_captions(model, par.clips.captions, device, batch_size)
         t, tm = pad_groups(caps, par.blocks)
         v, vm = pad_groups(clips, par.blocks)
-        ps = paragraph_scores(t, tm, v, vm, False, preset, measures, ot_eps, ot_iters)
+        ps = paragraph_scores(t, tm, v, vm, False, preset, measures, ot_eps, ot_iters,
+                              bucket_quantile=bucket_quantile)
         for r in paragraph_rows(ps):
             rows.append(dict(r, table="T1", setting="zero-shot, background removed"))
     if "bg_kept" in settings:
         full = load_youcook_full_videos(root, expected_dim=dim, window=window, stride=window)
         win_vecs, cap_texts, win_groups, cap_groups, time_groups = [], [], [], [], []
+        held = []  # per caption: the (global) index of the window holding its midpoint
         n_win = n_cap = 0
         for item in full:
             vec = encode_clips(model, item.windows, item.window_mask, device, batch_size,
                                cls_attend=False)  # the BG path masks the video CLS
+            mid = item.caption_spans.mean(1)[:, None]  # (C, 1)
+            inside = (item.window_spans[:, 0] <= mid) & (mid < item.window_spans[:, 1])
+            w = torch.where(inside.any(1), inside.int().argmax(1), len(vec) - 1)
+            held.append(n_win + w)
             win_vecs.append(vec)
             win_groups.append(torch.arange(n_win, n_win + len(vec)))
             idx = torch.arange(n_cap, n_cap + len(item.captions))
@@ -471,13 +625,20 @@ def eval_youcook_paragraph(
             n_win += len(vec)
             n_cap += len(item.captions)
         caps = encode_captions(model, cap_texts, device, batch_size)
-        v, vm = pad_groups(torch.cat(win_vecs), win_groups)
+        windows = torch.cat(win_vecs)
+        p = None
+        if "OT (Norton bucket)" in measures:
+            aligned = (caps * windows[torch.cat(held)]).sum(-1)  # (C,) caption . its window
+            p = aligned_bucket_value(aligned, bucket_quantile)
+        v, vm = pad_groups(windows, win_groups)
         t, tm = pad_groups(caps, time_groups)
-        ps = paragraph_scores(t, tm, v, vm, True, preset, measures, ot_eps, ot_iters)
+        ps = paragraph_scores(t, tm, v, vm, True, preset, measures, ot_eps, ot_iters,
+                              bucket_value=p)
         if any(not torch.equal(a, b) for a, b in zip(cap_groups, time_groups)):
             # the official metric aligns captions in pickle order; the corrected one in time
             t, tm = pad_groups(caps, cap_groups)
-            official = paragraph_scores(t, tm, v, vm, True, preset, measures, ot_eps, ot_iters)
+            official = paragraph_scores(t, tm, v, vm, True, preset, measures, ot_eps, ot_iters,
+                                        variants=("official-compatible",))
             for key in ps.scores:
                 if key[1] == "official-compatible":
                     ps.scores[key] = official.scores[key]
@@ -512,23 +673,53 @@ def eval_msrvtt_retrieval(model: DualEncoder, root: Any, device: str = "cpu",
     return [dict(r, table="T5", setting=setting) for r in rows]
 
 
-def qa_scores(model: DualEncoder, qa: Any, device: str = "cpu", batch_size: int = 256) -> Tensor:
-    """Question x candidate dot products ``(Q, A)`` of a :class:`~nortonkit.data.msrvtt.QASet`."""
+def qa_scores(model: DualEncoder, qa: Any, device: str = "cpu", batch_size: int = 256,
+              max_tokens: int = 77, tokenizer: Any = None) -> Tensor:
+    r"""Question x candidate dot products ``(Q, A)`` of a :class:`~nortonkit.data.msrvtt.QASet`.
+
+    .. math:: s_{qa} = \langle \bar v_q, \bar t_{qa} \rangle
+
+    Parameters
+    ----------
+    model : the dual encoder.
+    qa : the questions: video ``(Q, V, D)`` and ``A`` candidate sentences per question.
+    device, batch_size : where and how many sentences or videos per forward pass.
+    max_tokens : word pieces kept per candidate: 77, the QA yamls' ``96 - 16 - 3``
+        (:func:`text_token_budget`).
+    tokenizer : optional tokenizer (default :func:`~nortonkit.data.text.load_tokenizer`).
+
+    Returns
+    -------
+    Tensor of shape (Q, A).
+
+    Notes
+    -----
+    ``docs/protocols.md`` §7.6 (``MSRVTTQAAligner`` builds each candidate with the ``DSAligner``
+    of ``max_len 96`` / ``max_video_len 16``, so 80 caption positions and 77 tokens) and §3.2.
+    """
     video = encode_clips(model, qa.video, qa.video_mask, device, batch_size)  # (Q, H)
     n_cand = len(qa.candidates[0])
     flat = [c for cands in qa.candidates for c in cands]
-    text = encode_captions(model, flat, device, batch_size).reshape(len(qa.candidates), n_cand, -1)
+    text = encode_captions(model, flat, device, batch_size, max_tokens, tokenizer)
+    text = text.reshape(len(qa.candidates), n_cand, -1)  # (Q, A, H)
     return torch.einsum("qh,qah->qa", video, text)
 
 
 def eval_msrvtt_qa(model: DualEncoder, root: Any, device: str = "cpu", batch_size: int = 256,
-                   max_video_len: int = 16, setting: str = "zero-shot") -> list[dict]:
-    """Norton Table 6: MSR-VTT multiple-choice QA accuracy (first 16 s of video)."""
+                   max_video_len: int = 16, setting: str = "zero-shot",
+                   max_tokens: int | None = None) -> list[dict]:
+    """Norton Table 6: MSR-VTT multiple-choice QA accuracy (first 16 s of video).
+
+    ``max_tokens`` None: :func:`text_token_budget` of ``max_video_len``, i.e. 77 tokens per
+    candidate with the official 16 s (``docs/protocols.md`` §7.6).
+    """
     from .data.msrvtt import load_msrvtt_qa
 
+    if max_tokens is None:
+        max_tokens = text_token_budget(max_video_len)
     qa = load_msrvtt_qa(root, max_video_len=max_video_len,
                         expected_dim=model.config.video_feature_dim)
-    s = qa_scores(model, qa, device, batch_size)
+    s = qa_scores(model, qa, device, batch_size, max_tokens)
     conventions = (("corrected", "pessimistic"), ("official-compatible", "official"))
     return [dict(table="T6", setting=setting, measure="QA", variant=variant, metric="accuracy",
                  value=100 * choice_accuracy(s, qa.answers, ties=ties), n=len(qa.answers))
@@ -562,12 +753,51 @@ def coin_predict(model: DualEncoder, video: Any, device: str = "cpu") -> Tensor:
 
 
 @torch.no_grad()
+def coin_zero_shot_logits(model: DualEncoder, video: Any, labels: Tensor, device: str = "cpu",
+                          cls_attend: bool = False) -> Tensor:
+    r"""Per-second label scores ``(T, L)`` of one COIN video, frame tokens against label texts.
+
+    .. math:: z_{s\ell} = \operatorname{mean}_{w \ni s}\, \langle h^{(w)}_{s}, \bar t_\ell \rangle
+
+    with ``h^{(w)}`` the video encoder's frame outputs (positions ``1..V``) of window ``w``.
+
+    Parameters
+    ----------
+    model : the dual encoder.
+    video : a :class:`~nortonkit.data.coin.CoinVideo`: windows ``(W, V, D)``, mask ``(W, V)``,
+        window starts ``(W,)`` and whole-video targets ``(T,)``.
+    labels : shape (L, H), pooled label-text vectors (labels ``1..L``).
+    device : torch device of the encoder.
+    cls_attend : whether the video CLS takes part in attention. False (default): the official
+        zero-shot path, whose ``COINActionSegmentationAligner`` feeds dummy caps with
+        ``cmasks[:, 0] = 0`` to ``forward_video``; True: the pretraining / DSAligner layout.
+
+    Returns
+    -------
+    Tensor of shape (T, L), float32, averaged over overlapping windows.
+
+    Notes
+    -----
+    ``docs/protocols.md`` §3.3 (the COIN path masks the video CLS), §7.7 (``COINZSPredictor``)
+    and §9 item 25 (``video_cls_attend``).
+    """
+    model.eval()
+    tokens = model.encode_video(video.windows.to(device), video.window_mask.to(device),
+                                cls_attend=cls_attend).tokens[:, 1:-1].float().cpu()
+    per_window = tokens @ labels.T  # (W, V, L)
+    return _average_windows(per_window, video.window_starts, video.window_mask,
+                            len(video.video_targets))
+
+
+@torch.no_grad()
 def eval_coin_zero_shot(model: DualEncoder, root: Any, device: str = "cpu",
-                        batch_size: int = 256) -> list[dict]:
+                        batch_size: int = 256, cls_attend: bool = False) -> list[dict]:
     """COIN zero-shot segmentation (``COINZSPredictor``): frame tokens against label texts.
 
     A second is labelled ``argmax + 1`` when its best label score exceeds the largest
-    off-diagonal label-label dot product (``lbd``), otherwise background (0).
+    off-diagonal label-label dot product (``lbd``), otherwise background (0). The video
+    encoder runs without CLS attention (``cls_attend=False``), as the official zero-shot path
+    does (:func:`coin_zero_shot_logits`).
     """
     from .data.coin import load_coin
 
@@ -578,13 +808,8 @@ def eval_coin_zero_shot(model: DualEncoder, root: Any, device: str = "cpu",
     gram = labels @ labels.T
     lbd = gram.masked_fill(torch.eye(len(labels), dtype=torch.bool), -math.inf).max()
     preds, targets = [], []
-    model.eval()
     for video in coin:
-        tokens = model.encode_video(video.windows.to(device),
-                                    video.window_mask.to(device)).tokens[:, 1:-1].float().cpu()
-        per_window = tokens @ labels.T  # (W, V, L)
-        logits = _average_windows(per_window, video.window_starts, video.window_mask,
-                                  len(video.video_targets))
+        logits = coin_zero_shot_logits(model, video, labels, device, cls_attend)  # (T, L)
         best, arg = logits.max(dim=1)
         preds.append(torch.where(best > lbd, arg + 1, torch.zeros_like(arg)))
         targets.append(video.video_targets)
@@ -601,21 +826,43 @@ def eval_coin_zero_shot(model: DualEncoder, root: Any, device: str = "cpu",
 
 @torch.no_grad()
 def htm_align_scores(model: DualEncoder, video: Any, device: str = "cpu",
-                     max_video_len: int = 32, tokenizer: Any = None) -> Tensor:
-    """Sentence x second cosine scores ``(S, T)`` of one HTM-Align video, window-averaged.
+                     tokenizer: Any = None) -> Tensor:
+    r"""Sentence x second cosine scores ``(S, T)`` of one HTM-Align video, window-averaged.
 
-    Frame tokens (positions ``1..V``) and pooled sentences are L2-normalised; each window adds
-    the cosines of its active sentences and frames; the sum is divided by the coverage count;
-    uncovered entries get ``-6e4`` (``official_impl.md`` §7.8).
+    .. math:: s_{it} = \frac{1}{n_{it}} \sum_{w:\, i \in A_w,\, t \in w}
+              \cos\big(\bar t_i, h^{(w)}_{t - s_w}\big)
+
+    Each window is encoded as the official script pads it
+    (:func:`~nortonkit.data.htm_align.pad_windows`: zero features up to ``max_video_len`` = 32,
+    mask False on the padding, CLS attended, so the SEP sits at position 33 for every window);
+    frame tokens (positions ``1..V``) of the real seconds and the pooled sentences are
+    L2-normalised; each window adds the cosines of its active sentences ``A_w`` and frames; the
+    sum is divided by the coverage count ``n_it``; uncovered entries get ``-6e4``.
+
+    Parameters
+    ----------
+    model : the dual encoder.
+    video : an :class:`~nortonkit.data.htm_align.HTMAlignVideo`: padded ``windows`` of shape
+        (W, V, D), ``window_mask`` (W, V), ``window_spans`` and ``text_ranges`` (W, 2).
+    device : torch device of the encoder.
+    tokenizer : optional tokenizer (default :func:`~nortonkit.data.text.load_tokenizer`).
+
+    Returns
+    -------
+    Tensor of shape (S, T), float32.
+
+    Notes
+    -----
+    ``docs/protocols.md`` §7.8 (``N:eval_zeroshot_align.py``: ``get_text_visual_sim`` pads
+    each window to ``model.max_video_len``, ``sim.masked_fill_(sim == 0, -6e4)``).
     """
     model.eval()
-    feats = video.features.numpy()
     spans = video.window_spans.tolist()
-    win, wmask = pad_clips([feats[s:e] for s, e in spans], max_video_len)
-    frames = model.encode_video(win.to(device), wmask.to(device)).tokens[:, 1:-1]
+    frames = model.encode_video(video.windows.to(device),
+                                video.window_mask.to(device)).tokens[:, 1:-1]
     frames = F.normalize(frames.float().cpu(), dim=-1)  # (W, V, H)
     text = F.normalize(encode_captions(model, video.texts, device, tokenizer=tokenizer), dim=-1)
-    n_text, n_frames = len(video.texts), len(feats)
+    n_text, n_frames = len(video.texts), len(video.features)
     total = torch.zeros(n_text, n_frames)
     count = torch.zeros(n_text, n_frames)
     for w, ((s, e), (r0, r1)) in enumerate(zip(spans, video.text_ranges.tolist())):

@@ -5,6 +5,8 @@
 * :func:`safe_pickle_load` reads pickles from downloads with a restricted unpickler that only
   admits builtin containers/scalars and numpy arrays; anything else is refused.
 * :func:`safe_torch_load` is ``torch.load(weights_only=True)`` with an explicit allow-list.
+* :func:`load_npy` reads one ``.npy`` array (never a pickle); a truncated or foreign file gives
+  an error that names it and says what is wrong.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import _compat_pickle
 import contextlib
 import io
+import math
 import os
 import pickle
 import re
@@ -23,6 +26,7 @@ from typing import IO, Any
 __all__ = [
     "atomic_write",
     "atomic_save_npy",
+    "load_npy",
     "safe_pickle_load",
     "safe_pickle_loads",
     "safe_torch_load",
@@ -72,6 +76,98 @@ def atomic_save_npy(path: str | os.PathLike, array: Any, fsync: bool = True) -> 
 
     with atomic_write(path, "wb", fsync=fsync) as f:
         np.save(f, np.asarray(array), allow_pickle=False)
+
+
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def load_npy(path: str | os.PathLike, mmap: bool = False) -> Any:
+    """Read one ``.npy`` array, refusing pickled object arrays.
+
+    Parameters
+    ----------
+    path : path-like
+        A file written by ``np.save``.
+    mmap : bool
+        Memory-map it read-only instead of reading it.
+
+    Returns
+    -------
+    numpy.ndarray (a read-only ``numpy.memmap`` with ``mmap=True``)
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    ValueError
+        Naming the file: it is truncated (with the size its header announces and the size
+        found), is empty, is not a ``.npy`` file (an ``.npz`` archive included), or holds a
+        pickled object array.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import numpy as np
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "v.npy"
+    >>> np.save(p, np.ones((30, 512), np.float16))
+    >>> load_npy(p).shape
+    (30, 512)
+    >>> _ = p.write_bytes(p.read_bytes()[:500])
+    >>> load_npy(p)
+    Traceback (most recent call last):
+    ...
+    ValueError: .../v.npy: truncated or corrupt .npy file: its header announces shape (30, 512) ...
+    """
+    import numpy as np
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: .npy file not found")
+    try:
+        arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise ValueError(f"{path}: {_npy_problem(path, e)}") from None
+    if not isinstance(arr, np.ndarray):
+        with contextlib.suppress(Exception):
+            arr.close()
+        raise ValueError(f"{path}: not a .npy file: it is an .npz archive ({type(arr).__name__}),"
+                         " expected a single array written by np.save")
+    return arr
+
+
+def _npy_problem(path: Path, error: BaseException) -> str:
+    """What is wrong with a ``.npy`` file that ``np.load`` could not read, in words."""
+    import numpy as np
+
+    fmt = np.lib.format
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(len(_NPY_MAGIC))
+        if size == 0:
+            return "truncated or corrupt .npy file: the file is empty (0 bytes)"
+        if head != _NPY_MAGIC:
+            if _NPY_MAGIC.startswith(head):
+                return (f"truncated or corrupt .npy file: it ends inside the .npy magic string "
+                        f"({size} bytes)")
+            return (f"not a .npy file: it starts with {head!r}, not the .npy magic string "
+                    f"{_NPY_MAGIC!r}")
+        f.seek(0)
+        try:
+            version = fmt.read_magic(f)
+            read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            shape, _, dtype = read(f)
+            offset = f.tell()
+        except Exception as e:  # a cut or garbled header fails in several ways
+            return (f"truncated or corrupt .npy file: its header is incomplete or unreadable "
+                    f"({size} bytes; numpy: {e})")
+    if dtype.hasobject:
+        return (f"holds a pickled object array (dtype {dtype}), refused; expected a numeric "
+                "array")
+    need = offset + math.prod(shape) * dtype.itemsize
+    if size < need:
+        return (f"truncated or corrupt .npy file: its header announces shape {tuple(shape)} "
+                f"{dtype}, {need} bytes in all, the file has {size} bytes")
+    return f"not a readable .npy file ({type(error).__name__}: {error})"
 
 
 _NUMPY_GLOBALS = {

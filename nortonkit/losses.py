@@ -4,7 +4,9 @@ r"""Norton's two contrastive losses: clip-caption (Eq. 7-8) and video-paragraph 
   identity targets are rectified with a detached OT plan (faulty-negative exploitation).
 * :func:`video_paragraph_loss` - contrast between sequences of ``K`` clips and their paragraphs
   of ``K`` captions, scored by the transport plan with the alignable prompt bucket.
-* :func:`norton_loss` - ``L_clip + lambda * L_video`` (Eq. 1) from encoder outputs.
+* :func:`norton_loss` - ``L_clip + lambda * L_video`` (Eq. 1) from encoder outputs, in the
+  official convention (the ``norton-official`` preset); ``nortonkit.train.loss_terms`` computes
+  every preset from a ``LossConfig``.
 
 Batch layout: ``B`` clip/caption pairs, flattened video-major with the clips of each video in
 time order, so that ``K`` consecutive pairs form one sequence and ``G = B // K`` sequences
@@ -161,7 +163,7 @@ def clip_caption_loss(
 
     Notes
     -----
-    Norton Eq. (7)-(8). As in the official code (official_impl.md §2.2, D3-D4): the plan uses
+    Norton Eq. (7)-(8). As in the official code (docs/protocols.md §2.2, D3-D4): the plan uses
     uniform marginals and is scaled by ``B`` so its rows and columns sum to 1 (with the paper's
     literal 1/B scaling the OT term would vanish); it is a stop-gradient target
     (``grad="detach"``); the two directions are means over rows and are summed. Half-precision
@@ -234,7 +236,7 @@ def sequence_blocks(clip_caption_sim: Tensor, seq_len: int = 8) -> Tensor:
 
     Notes
     -----
-    The pairs ``D(i, j)`` of Norton Eq. (4) (official_impl.md §2.3 item 8).
+    The pairs ``D(i, j)`` of Norton Eq. (4) (docs/protocols.md §2.3 item 8).
 
     Examples
     --------
@@ -317,7 +319,7 @@ def video_paragraph_loss(
 
     Notes
     -----
-    Norton Eq. (4) with the prompt bucket of Eq. (6); official_impl.md §2.3 items 7-12. The
+    Norton Eq. (4) with the prompt bucket of Eq. (6); docs/protocols.md §2.3 items 7-12. The
     plans are stop-gradient targets (``grad="detach"``) and ``p`` is detached: gradients reach
     ``clip_caption_sim`` only through ``S_ij`` in ``<Q_ij, S_ij>``, and ``logit_scale``.
     Orientation: the official matrix is captions x clips; ours is clips x captions, and the
@@ -418,9 +420,6 @@ def norton_loss(
     fne_eps: float = 1.0,
     seq_len: int = 8,
     alpha: float = 1.0,
-    lse_mode: Literal["exact", "official"] = "exact",
-    fusion_weight: float = 0.5,
-    minmax_detach: bool = False,
     chunk_size: int | tuple[int | None, int | None] | None = None,
     measure: Measure = "ot_bucket",
     eps: float = 0.1,
@@ -429,13 +428,26 @@ def norton_loss(
     mask_same_video: bool = False,
     clips_per_video: int = 16,
 ) -> NortonLossResult:
-    r"""Norton's total loss ``L = L_clip + lambda * L_video`` (Eq. 1) from encoder outputs.
+    r"""Norton's total loss ``L = L_clip + lambda * L_video`` (Eq. 1), official convention.
 
     .. math::
-        L = L_{clip}(\bar v, \bar t) + \lambda\, L_{video}\big(S(v, t, \bar v, \bar t)\big)
+        L = L_{clip}(\bar v \bar t^\top) + \lambda\, L_{video}\big(S(v, t, \bar v, \bar t)\big)
 
-    with ``S`` the fused similarity of
-    :func:`~nortonkit.similarity.official_fused_similarity`.
+    exactly as the released ``MMContraLoss`` + ``SequenceContrastLoss`` compute it, i.e. the
+    ``norton-official`` preset of :mod:`nortonkit.presets` (``nortonkit.train.loss_terms``
+    with that preset gives the same value):
+
+    * ``L_clip``: raw dot products of the pooled vectors, no temperature (D2), targets
+      rectified by the detached FNE plan with unit row sums (D3-D4);
+    * ``S``: the padding-leaking soft maximum of Eq. (5) (``mode="official"``, D8), min-max
+      normalised over the batch and fused with the pooled cosine at weight 0.5 (D7,
+      :func:`~nortonkit.similarity.official_fused_similarity`);
+    * ``L_video``: bucket plans with SuperGlue marginals, renormalised to mass ``K`` (D5-D6),
+      at the fixed scale ``logit_scale`` (default ``log(1/0.07)``, D1).
+
+    The paper's convention (cosine L_clip with a learnable temperature, the exact Eq. 5, no
+    fusion or min-max, uniform bucket marginals) is the ``norton`` preset of
+    ``nortonkit.train.loss_terms``; this function does not offer it.
 
     Parameters
     ----------
@@ -447,10 +459,10 @@ def norton_loss(
     beta, fne_eps, n_iters : see :func:`clip_caption_loss` (``n_iters`` is shared, as in the
         official code).
     seq_len, measure, eps, bucket_quantile, mask_same_video, clips_per_video : see
-        :func:`video_paragraph_loss`.
-    alpha, lse_mode, fusion_weight, minmax_detach, chunk_size : the similarity of the sequence
-        loss, see :func:`~nortonkit.similarity.official_fused_similarity` (``lse_mode`` is its
-        ``mode``).
+        :func:`video_paragraph_loss` (the official family's ablations change ``measure``,
+        ``alpha``, ``bucket_quantile``, ``beta`` and ``video_weight``).
+    alpha, chunk_size : soft-maximum temperature of Eq. (5) and the similarity's memory
+        bound, see :func:`~nortonkit.similarity.official_fused_similarity`.
 
     Returns
     -------
@@ -458,8 +470,8 @@ def norton_loss(
 
     Notes
     -----
-    Norton Eq. (1), lambda = 0.1; official_impl.md §2.1 (``loss_video + loss_text + 0.1 *
-    (loss_t + loss_v)``).
+    Norton Eq. (1), lambda = 0.1; docs/protocols.md §2.1 (``loss_video + loss_text + 0.1 *
+    (loss_t + loss_v)``), §2.2-2.3 and D1-D8.
 
     Examples
     --------
@@ -487,9 +499,9 @@ def norton_loss(
         video_emb,
         text_emb,
         alpha=alpha,
-        fusion_weight=fusion_weight,
-        mode=lse_mode,
-        minmax_detach=minmax_detach,
+        fusion_weight=0.5,
+        mode="official",
+        minmax_detach=False,
         chunk_size=chunk_size,
     )  # (B, B) clips x captions
     video = video_paragraph_loss(
@@ -502,5 +514,7 @@ def norton_loss(
         n_iters=n_iters,
         mask_same_video=mask_same_video,
         clips_per_video=clips_per_video,
+        bucket_marginals="superglue",
+        renormalize=True,
     )
     return NortonLossResult(clip.loss + weight * video.loss, clip, video)

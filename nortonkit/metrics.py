@@ -8,7 +8,7 @@ Ranks and ties
 --------------
 The rank of a query is the 0-based position of its true candidate when the row is sorted by
 decreasing score; ``R@K = mean(rank < K)`` and ``MR = median(rank) + 1`` (official
-``RetrievalMetric``, ``official_impl.md`` §7.1). Ties between the true candidate and others are
+``RetrievalMetric``, ``docs/protocols.md`` §7.1). Ties between the true candidate and others are
 resolved by ``ties``:
 
 =================  ============================================================================
@@ -147,7 +147,7 @@ def retrieval_ranks(
 
     Notes
     -----
-    Official ``RetrievalMetric`` (``official_impl.md`` §7.1): ``rank = position of column i in
+    Official ``RetrievalMetric`` (``docs/protocols.md`` §7.1): ``rank = position of column i in
     argsort(row, descending)``; Norton Tables 1-3 and 5 report R@K built from it.
 
     Examples
@@ -201,7 +201,7 @@ def recall_at_k(
 
     Notes
     -----
-    Official ``RetrievalMetric`` / ``recall(mat, gts)`` (``official_impl.md`` §7.1).
+    Official ``RetrievalMetric`` / ``recall(mat, gts)`` (``docs/protocols.md`` §7.1).
 
     Examples
     --------
@@ -238,7 +238,7 @@ def median_rank(
 
     Notes
     -----
-    Official ``RetrievalMetric``: ``MR = np.median(ranks) + 1`` (``official_impl.md`` §7.1).
+    Official ``RetrievalMetric``: ``MR = np.median(ranks) + 1`` (``docs/protocols.md`` §7.1).
 
     Examples
     --------
@@ -275,7 +275,7 @@ def retrieval_metrics(
     .. math:: \mathrm{R@K} = \tfrac{1}{Q}\sum_i [r_i < K],\quad
               \mathrm{MR} = \mathrm{median}_i(r_i) + 1
 
-    Norton Tables 1-3, 5 (``official_impl.md`` §7.1).
+    Norton Tables 1-3, 5 (``docs/protocols.md`` §7.1).
 
     Examples
     --------
@@ -314,7 +314,7 @@ def paragraph_recall(
     Notes
     -----
     Official ``mmpt/evaluators/metric.py::recall`` used by ``FullVideoRetrievalMetric`` and
-    ``FullVideoBGRetrievalMetric`` (Norton Tables 1-2; ``official_impl.md`` §7.1).
+    ``FullVideoBGRetrievalMetric`` (Norton Tables 1-2; ``docs/protocols.md`` §7.1).
 
     Examples
     --------
@@ -355,7 +355,7 @@ def frame_accuracy(
 
     Notes
     -----
-    Official ``COINActionSegmentationMetric`` (``official_impl.md`` §7.1, §7.7); Norton
+    Official ``COINActionSegmentationMetric`` (``docs/protocols.md`` §7.1, §7.7); Norton
     Table 4.
 
     Examples
@@ -405,7 +405,7 @@ def choice_accuracy(
 
     Notes
     -----
-    Official ``QAMetric`` (``accuracy_score`` of the argmax; ``official_impl.md`` §7.6);
+    Official ``QAMetric`` (``accuracy_score`` of the argmax; ``docs/protocols.md`` §7.6);
     Norton Table 6.
 
     Examples
@@ -451,7 +451,7 @@ def alignment_recall(
 
     Notes
     -----
-    Official ``eval_zeroshot_align.py`` (adapted from TAN; ``official_impl.md`` §7.8); Norton
+    Official ``eval_zeroshot_align.py`` (adapted from TAN; ``docs/protocols.md`` §7.8); Norton
     Table 9. The argmax takes the first maximal frame, as ``torch.argmax`` and numpy do.
     (The official softmax before the argmax does not change it.)
 
@@ -510,7 +510,7 @@ def roc_auc(scores: Tensor, labels: Tensor) -> float:
     Notes
     -----
     The HTM-Align script also prints ``roc_auc(aligned label, max similarity over frames)``
-    (``official_impl.md`` §7.8), Norton App. D.
+    (``docs/protocols.md`` §7.8), Norton App. D.
 
     Examples
     --------

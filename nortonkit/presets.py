@@ -6,7 +6,7 @@ A preset is a partial configuration (``loss.*`` and the model's ``trainable``,
 win. ``preset: norton`` in a YAML file, or ``preset=norton-official`` on the command line,
 selects one.
 
-Two families, where the paper and the released code disagree (official_impl.md §2.4):
+Two families, where the paper and the released code disagree (docs/protocols.md §2.4):
 
 * **paper** (``norton``, ``norton-paper``, ``videoclip``, ``tempclr``, ``A`` ... ``J``): the
   method as the paper writes it: cosine logits with a learnable temperature in L_clip
@@ -99,7 +99,7 @@ PAPER: dict[str, dict[str, Any]] = {
     },
 }
 
-# The official family: what the released code computes (official_impl.md §2, D1-D18).
+# The official family: what the released code computes (docs/protocols.md §2, D1-D18).
 OFFICIAL: dict[str, dict[str, Any]] = {
     "loss": {
         **PAPER["loss"],

@@ -15,7 +15,7 @@ Two batch-formation modes:
                query and holds exactly ``batch_size`` videos: a greedy nearest-neighbour
                partition. Neighbours are searched with ``nprobe`` inverted lists; when they are
                used up, the batch is completed with not-yet-used videos in random order.
-``"videoclip"`` the released behaviour (official_impl.md §5.7, §9 item 16): ``N // batch_size``
+``"videoclip"`` the released behaviour (docs/protocols.md §5.7, §9 item 16): ``N // batch_size``
                random queries, ``n_candidates`` neighbours each, a random ``batch_size``-subset
                of query + neighbours (which may drop the query); batches can be short when the
                probed list is small, some videos repeat and some are never used.
@@ -103,7 +103,7 @@ def video_embeddings(pooled_video: Tensor, pooled_text: Tensor, clips_per_video:
 
     Notes
     -----
-    VideoCLIP / Norton retrieval pass (official_impl.md §5.7): ``(pooled_video +
+    VideoCLIP / Norton retrieval pass (docs/protocols.md §5.7): ``(pooled_video +
     pooled_text) / 2`` per clip, averaged over the video's 16 clips.
 
     Examples

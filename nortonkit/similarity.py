@@ -410,7 +410,7 @@ def token_lse_similarity(
     -----
     Norton Eq. (5), the "soft-maximum" of token similarities (FILIP-style max-pooling as
     ``alpha -> 0``). ``mode="official"`` reproduces the official padding leak
-    (official_impl.md §2.3 items 3-4, §9 item 3); ``"exact"`` is the paper's formula.
+    (docs/protocols.md §2.3 items 3-4, §9 item 3); ``"exact"`` is the paper's formula.
     No min-max normalisation happens here (see :func:`official_fused_similarity`).
 
     Examples
@@ -449,7 +449,7 @@ def mean_pooled_similarity(video_emb: Tensor, text_emb: Tensor, normalize: bool 
     Notes
     -----
     The "clip-level" similarity ``S_hat`` of Norton Eq. (7)-(8) and the mean-pool term of the
-    official fusion (official_impl.md §2.3 item 1).
+    official fusion (docs/protocols.md §2.3 item 1).
 
     Examples
     --------
@@ -499,7 +499,7 @@ def minmax_normalize(x: Tensor, detach: bool = False) -> Tensor:
     Notes
     -----
     Not in the paper's equations; the official L_video applies it to the mean-pool cosine and to
-    each half of Eq. (5) separately (official_impl.md §2.3 items 1, 3, 4; D7).
+    each half of Eq. (5) separately (docs/protocols.md §2.3 items 1, 3, 4; D7).
 
     Examples
     --------
@@ -540,7 +540,7 @@ def fuse_similarity(mean_sim: Tensor, lse_sim: Tensor, fusion_weight: float) -> 
 
     Notes
     -----
-    Not in the paper's equations (alluded to in its Appendix A); official_impl.md §2.3 item 6,
+    Not in the paper's equations (alluded to in its Appendix A); docs/protocols.md §2.3 item 6,
     §9 item 5.
 
     Examples
@@ -607,7 +607,7 @@ def official_fused_similarity(
 
     Notes
     -----
-    official_impl.md §2.3 items 1-6 (D7): min-max of the mean-pool cosine, min-max of each half
+    docs/protocols.md §2.3 items 1-6 (D7): min-max of the mean-pool cosine, min-max of each half
     of Norton Eq. (5) separately, average of the halves, then :func:`fuse_similarity`. The
     min-max is global over the batch, so S depends on the batch composition.
 

@@ -374,7 +374,7 @@ def bucket_sinkhorn(
     Notes
     -----
     Norton Eq. (6). The official code uses ``marginals="superglue", renormalize=True`` and
-    ``grad="detach"`` (official_impl.md D5, D6).
+    ``grad="detach"`` (docs/protocols.md D5, D6).
 
     Examples
     --------
@@ -455,7 +455,7 @@ def bucket_value_from_quantile(diag_similarities: Tensor, quantile: float = 0.3)
     Notes
     -----
     Norton Sec. 3.2: "the bottom 30 % similarity of the originally aligned pairs"; the official
-    code takes ``torch.kthvalue(diag, int(0.3 * B))`` over the whole batch (official_impl.md D9).
+    code takes ``torch.kthvalue(diag, int(0.3 * B))`` over the whole batch (docs/protocols.md D9).
 
     Examples
     --------

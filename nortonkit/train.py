@@ -26,7 +26,7 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
@@ -37,7 +37,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import LossConfig, TrainConfig, config_to_dict, dump_config, load_config
+from .config import (
+    LossConfig,
+    TrainConfig,
+    config_to_dict,
+    dump_config,
+    load_config,
+    validate_config,
+)
+from .data.synthetic import CorpusMismatchError, ensure_corpus
 from .distributed import (
     DistEnv,
     all_gather_object,
@@ -128,7 +136,7 @@ def polynomial_decay_lr(
 
     Notes
     -----
-    Norton App. A (Adam, lr 1e-5); official_impl.md §6 (fairseq ``polynomial_decay``, warm-up
+    Norton App. A (Adam, lr 1e-5); docs/protocols.md §6 (fairseq ``polynomial_decay``, warm-up
     1000, ``total_num_update`` 1e6, so the decay is negligible over a real run).
 
     Examples
@@ -242,7 +250,7 @@ def clip_term(
 
     Notes
     -----
-    Norton Eq. (7)-(8); official_impl.md §2.2 and D2 for the raw-logit variant.
+    Norton Eq. (7)-(8); docs/protocols.md §2.2 and D2 for the raw-logit variant.
 
     Examples
     --------
@@ -278,7 +286,7 @@ def video_similarity(out: DualEncoderOutput, loss: LossConfig) -> Tensor:
 
     Notes
     -----
-    Norton Eq. (5); the fusion and min-max are the official code's (official_impl.md D7).
+    Norton Eq. (5); the fusion and min-max are the official code's (docs/protocols.md D7).
 
     Examples
     --------
@@ -370,7 +378,7 @@ def loss_terms(
 
     Notes
     -----
-    Norton Eq. (1) with lambda = 0.1; official_impl.md §2.1.
+    Norton Eq. (1) with lambda = 0.1; docs/protocols.md §2.1.
 
     Examples
     --------
@@ -488,7 +496,7 @@ def train_step(
     Notes
     -----
     The logit scales are clamped to ``[0, log 100]`` after the step (open_clip), i.e.
-    ``tau >= 0.01``; fairseq clips the global norm the same way (official_impl.md §6).
+    ``tau >= 0.01``; fairseq clips the global norm the same way (docs/protocols.md §6).
 
     Examples
     --------
@@ -530,7 +538,7 @@ def wrap_ddp(objective: NortonObjective, env: DistEnv) -> nn.Module:
 
     ``find_unused_parameters=True``: BERT's pooler (computed, never in a loss) and, with
     lambda = 0, the sequence temperature take no part in the loss. The gradient average of DDP
-    is fairseq's (official_impl.md §2.1: loss summed per GPU, gradients averaged).
+    is fairseq's (docs/protocols.md §2.1: loss summed per GPU, gradients averaged).
 
     >>> from nortonkit.distributed import DistEnv
     >>> from nortonkit.encoders import EncoderConfig
@@ -563,7 +571,7 @@ def clip_retrieval_r1(video_pooled: Tensor, text_pooled: Tensor) -> float:
     Notes
     -----
     The official retrieval metric ranks ``text @ video.T`` without normalisation
-    (official_impl.md §7.0-7.1).
+    (docs/protocols.md §7.0-7.1).
 
     Examples
     --------
@@ -797,7 +805,44 @@ def _precision(config: TrainConfig, device: torch.device) -> tuple[torch.dtype |
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[p], p == "fp16"
 
 
+def prepare_synthetic_corpus(config: TrainConfig,
+                             log: Callable[[str], None] | None = None) -> None:
+    """Generate the ``data.synthetic`` corpus under ``data.root`` on first use.
+
+    A root that already holds a finished synthetic corpus of another configuration (size,
+    scale, seed or generator version) is used as it is, never replaced: ``log`` (default: a
+    line on stderr) says which configuration is used and how to replace it on purpose. An
+    empty or half-written root gets the requested corpus; other content is refused
+    (``ValueError``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from nortonkit.config import config_from_dict
+    >>> from nortonkit.data.synthetic import SyntheticConfig, generate_corpus, load_manifest
+    >>> root = Path(tempfile.mkdtemp()) / "data"
+    >>> _ = generate_corpus(root, SyntheticConfig.preset("smoke", scale=40), progress=False)
+    >>> cfg = config_from_dict({"data": {"root": str(root), "synthetic": "smoke"}})
+    >>> prepare_synthetic_corpus(cfg, log=print)  # doctest: +ELLIPSIS
+    data.root: .../data holds the synthetic corpus size=smoke scale=40 seed=0, not ...
+    >>> load_manifest(root)["counts"]["how2_train_videos"]
+    40
+    """
+    d = config.data
+    try:
+        ensure_corpus(d.root, d.synthetic, d.synthetic_seed, progress=config.train.progress)
+    except CorpusMismatchError as e:
+        (log or (lambda msg: _print(msg, None)))(
+            f"data.root: {e.root} holds the synthetic corpus {e.existing_text}, not the "
+            f"{e.requested_text} that data.synthetic={d.synthetic} "
+            f"data.synthetic_seed={d.synthetic_seed} asks for; training on the corpus that "
+            f"is there, unchanged (to replace it: python data_recipes/synthetic.py --out "
+            f"{e.root} --size {d.synthetic} --seed {d.synthetic_seed} --overwrite)"
+        )
+
+
 def _check(config: TrainConfig) -> None:
+    validate_config(config)  # numeric ranges, also for configs built without load_config
     d, loss = config.data, config.loss
     if loss.video_weight > 0 and d.clips_per_video % loss.seq_len:
         raise ValueError(f"data.clips_per_video: expected a multiple of loss.seq_len = "
@@ -900,10 +945,7 @@ def _fit(config: TrainConfig, env: DistEnv) -> FitResult:
         torch.set_num_threads(t.threads)
     if config.data.synthetic is not None:
         if env.is_main:
-            from .data.synthetic import ensure_corpus
-
-            ensure_corpus(config.data.root, config.data.synthetic, config.data.synthetic_seed,
-                          progress=t.progress)
+            prepare_synthetic_corpus(config)
         barrier()
     train = _open_split(config, config.data.train_split, seed=t.seed)
     val = _open_split(config, config.data.val_split, seed=t.seed + 1)

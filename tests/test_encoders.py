@@ -22,7 +22,7 @@ TOY = dict(preset="tiny", video_layers=1, text_layers=1, dropout=0.0)
 
 
 def bert_base_layout(n_classes: int | None = None) -> dict[str, tuple[int, ...]]:
-    """The 308 released key names and shapes (official_impl section 4.2), written out by hand."""
+    """The 308 released key names and shapes (docs/protocols.md §4.2), written out by hand."""
     h, inter, vocab, pos = 768, 3072, 30522, 512
     keys: dict[str, tuple[int, ...]] = {
         "video_encoder.videomlp.linear1.weight": (h, 512),

@@ -103,7 +103,7 @@ def test_standin_youcook_known_ranking(youcook_standin):
     r1 = df[df.metric == "R@1"]
     assert set(r1.table) == {"T1", "T2"}
     t1 = r1[r1.table == "T1"]
-    assert len(t1) == 7  # Cap. Avg., DTW, OTAM x 2 variants + OT (corrected only)
+    assert len(t1) == 8  # Cap. Avg., DTW, OTAM x 2 variants + the two OTs (corrected only)
     assert (t1.value == 100.0).all(), t1
     t2 = r1[(r1.table == "T2") & ((r1.variant == "corrected") | (r1.measure == "Cap. Avg."))]
     assert (t2.value == 100.0).all(), t2
@@ -175,7 +175,7 @@ def _check_frame(df, task, tables):
 def test_youcook_paragraph_and_clip_smoke(smoke_root, tmp_path):
     df = run_task("youcook_paragraph", data_root=smoke_root.root, smoke=True, out_dir=tmp_path)
     _check_frame(df, "youcook_paragraph", {"T1", "T2"})
-    assert set(df.measure) == {"Cap. Avg.", "DTW", "OTAM", "OT"}
+    assert set(df.measure) == {"Cap. Avg.", "DTW", "OTAM", "OT (plain)", "OT (Norton bucket)"}
     assert df.method.iloc[0] == "untrained (tiny, seed 0)"
     assert (tmp_path / "youcook_paragraph.csv").is_file()
     doc = json.loads((tmp_path / "youcook_paragraph.json").read_text())

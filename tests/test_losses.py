@@ -22,7 +22,7 @@ from nortonkit.losses import (
 from nortonkit.similarity import official_fused_similarity
 
 # ---------------------------------------------------------------------------------------------
-# literal re-statements of the official formulas (official_impl.md §2.2-2.3)
+# literal re-statements of the official formulas (docs/protocols.md §2.2-2.3)
 
 
 def _official_log_ot(z, log_mu, log_nu, n_iters):
@@ -451,12 +451,61 @@ def test_norton_loss_combines_both_terms(generator):
     ls = torch.tensor(DEFAULT_LOGIT_SCALE, requires_grad=True)
     out = norton_loss(ve, te, vt, vm, tt, tm, ls, seq_len=4, bucket_quantile=0.5)
     assert isinstance(out, NortonLossResult)
-    clip = clip_caption_loss(ve, te)
-    sim = official_fused_similarity(vt, vm, tt, tm, ve, te)
-    video = video_paragraph_loss(sim, 4, ls, bucket_quantile=0.5)
+    clip = clip_caption_loss(ve, te)  # raw dot products, no temperature (official D2)
+    sim = official_fused_similarity(vt, vm, tt, tm, ve, te, fusion_weight=0.5, mode="official")
+    video = video_paragraph_loss(sim, 4, ls, bucket_quantile=0.5, bucket_marginals="superglue",
+                                 renormalize=True)
     torch.testing.assert_close(out.loss, clip.loss + 0.1 * video.loss)
     out.loss.backward()
     assert ls.grad is not None and ls.grad != 0
+
+
+@pytest.mark.parametrize("preset", ["norton-official", "I-official", "G-official", "B-official"])
+def test_norton_loss_is_the_official_training_objective(generator, preset):
+    """norton_loss == train.loss_terms under the official family, on the same outputs."""
+    from nortonkit.config import config_from_dict
+    from nortonkit.encoders import DualEncoder, DualEncoderOutput, EncoderOutput
+    from nortonkit.train import loss_terms
+
+    b, k = 16, 4
+    vt = torch.randn(b, 6, 8, generator=generator)
+    tt = torch.randn(b, 5, 8, generator=generator)
+    vm = torch.arange(6)[None] < torch.randint(2, 7, (b, 1), generator=generator)
+    tm = torch.arange(5)[None] < torch.randint(2, 6, (b, 1), generator=generator)
+    ve, te = vt.mean(1), tt.mean(1)
+    cfg = config_from_dict({"preset": preset, "model": {"preset": "tiny"},
+                            "loss": {"seq_len": k}})
+    encoder = DualEncoder(cfg.model)
+    assert getattr(encoder, "clip_logit_scale", None) is None  # raw L_clip logits
+    out = DualEncoderOutput(EncoderOutput(ve, vt, vm), EncoderOutput(te, tt, tm))
+    expected = loss_terms(out, encoder, cfg.loss, clips_per_video=8)
+    lc = cfg.loss
+    got = norton_loss(ve, te, vt, vm, tt, tm, encoder.logit_scale, video_weight=lc.video_weight,
+                      beta=lc.beta, fne_eps=lc.fne_eps, seq_len=lc.seq_len,
+                      alpha=lc.lse_temperature, measure=lc.measure, eps=lc.video_eps,
+                      bucket_quantile=lc.bucket_quantile, n_iters=lc.n_iters,
+                      mask_same_video=lc.mask_same_video, clips_per_video=8)
+    torch.testing.assert_close(got.loss, expected.total, **TOL[torch.float32])
+    torch.testing.assert_close(got.clip.loss, expected.clip, **TOL[torch.float32])
+    if expected.video is None:
+        assert got.video is None
+    else:
+        torch.testing.assert_close(got.video.loss, expected.video, **TOL[torch.float32])
+
+
+def test_norton_loss_is_not_the_paper_objective(generator):
+    """The paper family (cosine L_clip with tau, exact Eq. 5) is a different objective."""
+    from nortonkit.config import config_from_dict
+    from nortonkit.encoders import DualEncoder, DualEncoderOutput, EncoderOutput
+    from nortonkit.train import loss_terms
+
+    ve, te, vt, vm, tt, tm = _encoder_outputs(generator, b=16)
+    cfg = config_from_dict({"preset": "norton", "model": {"preset": "tiny"},
+                            "loss": {"seq_len": 4}})
+    out = DualEncoderOutput(EncoderOutput(ve, vt, vm), EncoderOutput(te, tt, tm))
+    paper = loss_terms(out, DualEncoder(cfg.model), cfg.loss, clips_per_video=8).total
+    official = norton_loss(ve, te, vt, vm, tt, tm, seq_len=4, clips_per_video=8).loss
+    assert not torch.allclose(paper, official)
 
 
 def test_norton_loss_without_sequence_term(generator):

@@ -59,7 +59,7 @@ def _oracle_exact(vt, vm, tt, tm, alpha):
 
 
 def _official_literal(vt, vm, tt, tm, alpha):
-    """The official formula (official_impl.md §2.3 items 3-4), captions a x clips b, literally."""
+    """The official formula (docs/protocols.md §2.3 items 3-4), captions a x clips b, literally."""
     t = F.normalize(tt, dim=-1)
     v = F.normalize(vt, dim=-1)
     r = torch.einsum("atd,bvd->abtv", t, v)  # (captions, clips, T, V)
@@ -109,7 +109,7 @@ def test_official_matches_literal_formula(generator, alpha):
 
 
 def test_official_bias_formula_on_toy_example(generator):
-    # official_impl §2.3 item 3: n_t = 10 of Lt = 31 words, n_v = 17 of 18 frames, alpha = 1.
+    # docs/protocols.md §2.3 item 3: n_t = 10 of Lt = 31 words, n_v = 17 of 18 frames, alpha = 1.
     vt = torch.randn(1, 18, 8, generator=generator, dtype=torch.float64)
     tt = torch.randn(1, 31, 8, generator=generator, dtype=torch.float64)
     vm = (torch.arange(18) < 17)[None]
@@ -118,7 +118,7 @@ def test_official_bias_formula_on_toy_example(generator):
     code = directional_lse_similarity(vt, vm, tt, tm, mode="official")
     t2v_bias = (31 - 10) * 1.0 * math.log(17) / 10
     v2t_bias = (18 - 17) * 1.0 * math.log(10) / 17
-    assert abs(t2v_bias - 5.95) < 5e-3  # the number quoted in official_impl.md
+    assert abs(t2v_bias - 5.95) < 5e-3  # the number quoted in docs/protocols.md
     torch.testing.assert_close(
         code.t2v - exact.t2v, torch.tensor([[t2v_bias]], dtype=torch.float64)
     )
@@ -360,7 +360,7 @@ def test_official_fused_similarity_matches_official_pipeline(generator):
     ve, te = vt.mean(1), tt.mean(1)
     out = official_fused_similarity(vt, vm, tt, tm, ve, te, mode="official", chunk_size=3)
 
-    # literal official pipeline, captions x clips (official_impl.md §2.3 items 1-6)
+    # literal official pipeline, captions x clips (docs/protocols.md §2.3 items 1-6)
     def mm(x):
         return (x - x.min()) / (x.max() - x.min())
 

@@ -493,9 +493,9 @@ def test_idempotent_and_regenerates_on_config_change(tmp_path):
     stamp = manifest.stat().st_mtime_ns
     generate_corpus(out, cfg, progress=False)
     assert manifest.stat().st_mtime_ns == stamp  # nothing rewritten
-    # a smaller corpus in the same folder leaves no stale shard behind
+    # a smaller corpus replacing it on purpose leaves no stale shard behind
     smaller = dataclasses.replace(cfg, how2_train=3, noise=NoiseConfig(irrelevant_rate=0.0))
-    root = generate_corpus(out, smaller, progress=False)
+    root = generate_corpus(out, smaller, progress=False, overwrite=True)
     m = load_manifest(out)
     assert m["config"]["how2_train"] == 3 and m["counts"]["how2_alignable_fraction"] == 1.0
     assert sorted(p.name for p in root.how2_feature_shards.glob("train_*_data.npy")) == [

@@ -1,6 +1,6 @@
 """COIN action segmentation: sliding windows over whole videos with per-second step labels.
 
-Files (``official_impl.md`` §7.7)::
+Files (``docs/protocols.md`` §7.7)::
 
     coin/COIN.json    {"database": {vid: {"subset": "training" | "testing",
                        "annotation": [{"segment": [s, e], "id": "<int>", "label": str}, ...]}}}
@@ -69,7 +69,7 @@ def segment_targets(
 
     Notes
     -----
-    ``official_impl.md`` §7.7 (``COINActionSegmentationAligner``).
+    ``docs/protocols.md`` §7.7 (``COINActionSegmentationAligner``).
 
     Examples
     --------
@@ -248,7 +248,7 @@ def load_coin(
 
     Notes
     -----
-    ``official_impl.md`` §7.7 (``COINActionSegmentationMetaProcessor``,
+    ``docs/protocols.md`` §7.7 (``COINActionSegmentationMetaProcessor``,
     ``COINActionSegmentationAligner``); the metric is frame accuracy over all seconds of all
     test videos (Norton Table 4).
 

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..io import atomic_write
+from ..io import atomic_write, load_npy
 
 __all__ = [
     "FEATURE_DIM",
@@ -148,7 +148,7 @@ def load_feature(
     Notes
     -----
     Norton App. B: video tokens are S3D features, one per second at 30 fps; the official
-    extractor stores them L2-normalised as float16 (``official_impl.md`` §1).
+    extractor stores them L2-normalised as float16 (``docs/protocols.md`` §1).
 
     Examples
     --------
@@ -165,14 +165,7 @@ def load_feature(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: feature file not found")
-    try:
-        arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        raise ValueError(
-            f"{path}: not a readable .npy feature file (truncated or corrupt): {e}"
-        ) from None
-    if not isinstance(arr, np.ndarray):
-        raise ValueError(f"{path}: expected a single .npy array, got {type(arr).__name__}")
+    arr = load_npy(path, mmap=mmap)
     if arr.ndim != 2 or arr.shape[1] != expected_dim:
         raise ValueError(
             f"{path}: expected features of shape (T, {expected_dim}), got {tuple(arr.shape)}"
@@ -244,7 +237,7 @@ def pad_clips(clips: Sequence[np.ndarray], max_video_len: int) -> tuple[Tensor, 
 
     Notes
     -----
-    ``official_impl.md`` §3.2: ``vfeats`` is float32 ``(max_video_len, 512)``, zero-padded,
+    ``docs/protocols.md`` §3.2: ``vfeats`` is float32 ``(max_video_len, 512)``, zero-padded,
     and ``vmasks`` a bool of length ``max_video_len``.
 
     Examples
@@ -293,7 +286,7 @@ def sliding_windows(n_frames: int, size: int, stride: int) -> np.ndarray:
 
     Notes
     -----
-    ``official_impl.md`` §7.4 (``YoucookFullVideoBGAligner``) and §7.7
+    ``docs/protocols.md`` §7.4 (``YoucookFullVideoBGAligner``) and §7.7
     (``COINActionSegmentationAligner``) use this loop.
 
     Examples

@@ -1,6 +1,6 @@
 """HowTo100M pre-training data: feature and caption shards, the clip sampler and the batch stream.
 
-Files (``official_impl.md`` §5.2-5.3, layout in :class:`nortonkit.data.layout.DataRoot`)::
+Files (``docs/protocols.md`` §5.2-5.3, layout in :class:`nortonkit.data.layout.DataRoot`)::
 
     feat_shard/{split}_{s}_starts.npy     int64 offsets, length n_videos + 1
     feat_shard/{split}_{s}_data.npy       float16 (sum T, 512), videos concatenated
@@ -10,7 +10,7 @@ Files (``official_impl.md`` §5.2-5.3, layout in :class:`nortonkit.data.layout.D
 
 Writers stream (at most one video in memory for features, one shard for captions) and are
 atomic; readers memory-map. :func:`sample_video_clips` is the VideoCLIP/Norton sampler
-(Norton App. B, "Data sampling", steps 1-3; ``official_impl.md`` §5.4) and
+(Norton App. B, "Data sampling", steps 1-3; ``docs/protocols.md`` §5.4) and
 :class:`How2Dataset` yields whole batches of ``videos_per_batch`` videos (§5.5).
 """
 
@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..io import atomic_save_npy, atomic_write, safe_pickle_load
+from ..io import atomic_save_npy, atomic_write, load_npy, safe_pickle_load
 from .features import FEATURE_DIM, SkipReport, feature_path, load_feature
 from .layout import CAPTION_PREFIX
 from .text import (
@@ -170,7 +170,7 @@ def write_feature_shards(
 
     Notes
     -----
-    ``official_impl.md`` §5.3 (``shard_feature.py``, ``ShardedTensor``): per shard
+    ``docs/protocols.md`` §5.3 (``shard_feature.py``, ``ShardedTensor``): per shard
     ``{split}_{s}_starts.npy`` int64 offsets (length n + 1, ``starts[0] = 0``,
     ``starts[-1] = len(data)``) and ``{split}_{s}_data.npy`` float16 ``(sum T, 512)``, then
     ``{split}_meta.pkl``. Offsets are int64 (the official code used a NumPy alias removed in
@@ -283,7 +283,7 @@ def shard_feature_dir(
 
     Notes
     -----
-    ``official_impl.md`` §5.3.
+    ``docs/protocols.md`` §5.3.
 
     Examples
     --------
@@ -352,10 +352,7 @@ def _load_meta(meta: str | os.PathLike | Mapping | ShardedFeatures) -> tuple[dic
 def _load_starts(path: Path, n: int) -> np.ndarray:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: shard offsets file not found")
-    try:
-        s = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        raise ValueError(f"{path}: not a readable .npy file (truncated or corrupt): {e}") from None
+    s = load_npy(path)
     if s.ndim != 1 or not np.issubdtype(s.dtype, np.integer) or len(s) != n + 1:
         raise ValueError(
             f"{path}: expected int64 offsets of shape ({n + 1},) for {n} videos, "
@@ -371,10 +368,7 @@ def _open_data(
 ) -> np.ndarray:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: shard data file not found")
-    try:
-        d = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        raise ValueError(f"{path}: not a readable .npy file (truncated or corrupt): {e}") from None
+    d = load_npy(path, mmap=True)
     want_w = "W" if width is None else width
     if d.ndim != 2 or d.shape[0] != rows or (width is not None and d.shape[1] != width):
         raise ValueError(
@@ -400,7 +394,7 @@ class ShardedFeatures(Mapping):
 
     Notes
     -----
-    ``official_impl.md`` §5.3. Offsets and shapes of every shard are checked when the reader
+    ``docs/protocols.md`` §5.3. Offsets and shapes of every shard are checked when the reader
     is built; each access checks the video's rows are finite. Pickling (e.g. to DataLoader
     workers) drops the open memory maps.
 
@@ -563,7 +557,7 @@ def write_caption_shards(
 
     Notes
     -----
-    ``official_impl.md`` §5.2: ``startends`` float32 ``(sum n_caps, 2)`` and ``caps_ids``
+    ``docs/protocols.md`` §5.2: ``startends`` float32 ``(sum n_caps, 2)`` and ``caps_ids``
     int32 ``(sum n_caps, 32)`` padded with -1, each with int64 ``_starts`` offsets. Strings
     are cut to 96 *characters* before tokenisation.
 
@@ -638,7 +632,7 @@ class ShardedCaptions(Mapping):
 
     Notes
     -----
-    ``official_impl.md`` §5.2. Caption times may fall after the end of the video features
+    ``docs/protocols.md`` §5.2. Caption times may fall after the end of the video features
     (ASR timing); the sampler clamps, as the official aligner does.
 
     Examples
@@ -879,7 +873,7 @@ def sample_video_clips(
     -----
     Norton App. B, "Data sampling" steps 1-3 ("a text caption with 8~32 tokens ... a
     timestamp within the boundary of the caption as the center ... a video clip with random
-    duration (3~16 seconds)"); ``official_impl.md`` §5.4 and §9 items 13-14.
+    duration (3~16 seconds)"); ``docs/protocols.md`` §5.4 and §9 items 13-14.
 
     Examples
     --------
@@ -1013,7 +1007,7 @@ def build_clip_batch(
 
     Notes
     -----
-    ``official_impl.md`` §5.4 step 6 (``_build_video_seq``/``_build_text_seq``) and §2.1
+    ``docs/protocols.md`` §5.4 step 6 (``_build_video_seq``/``_build_text_seq``) and §2.1
     (video-major flattening of (64 videos, 16 clips) into 1024 rows).
 
     Examples
@@ -1106,7 +1100,7 @@ def plan_batches(
 
     Notes
     -----
-    ``official_impl.md`` §5.5: initial and validation batching are consecutive chunks of 64
+    ``docs/protocols.md`` §5.5: initial and validation batching are consecutive chunks of 64
     ids with the total rounded down to a multiple of 8 x 64.
 
     Examples
@@ -1175,7 +1169,7 @@ class How2Dataset(torch.utils.data.IterableDataset):
     Notes
     -----
     Norton App. B: 64 videos x 16 clips, sequences of 8 consecutive clips (128 per batch);
-    ``official_impl.md`` §5.4-5.5. Videos without captions or features are skipped and
+    ``docs/protocols.md`` §5.4-5.5. Videos without captions or features are skipped and
     reported once per pass (``self.skipped``).
 
     Examples

@@ -1,6 +1,6 @@
 """MSR-VTT: text-to-video retrieval (JSFUSION 1k-A test, 9k/7k training) and multiple-choice QA.
 
-Files (``official_impl.md`` §7.5-7.6)::
+Files (``docs/protocols.md`` §7.5-7.6)::
 
     msrvtt/MSRVTT_JSFUSION_test.csv        key,vid_key,video_id,sentence (video_id, sentence used)
     msrvtt/MSRVTT_train.9k.csv, .7k.csv    video_id
@@ -107,7 +107,7 @@ def load_msrvtt_test(
 
     Notes
     -----
-    ``official_impl.md`` §7.5 (``DSAligner``: the first 32 s; 1,000 rows in the real file).
+    ``docs/protocols.md`` §7.5 (``DSAligner``: the first 32 s; 1,000 rows in the real file).
 
     Examples
     --------
@@ -150,7 +150,7 @@ def read_msrvtt_captions(data_json: str | os.PathLike) -> dict[str, list[str]]:
 
     Notes
     -----
-    ``official_impl.md`` §7.5 (``MSRVTTTextProcessor``).
+    ``docs/protocols.md`` §7.5 (``MSRVTTTextProcessor``).
 
     Examples
     --------
@@ -222,7 +222,7 @@ class MSRVTTTrainDataset(torch.utils.data.Dataset):
 
     Notes
     -----
-    ``official_impl.md`` §7.5 (``MSRVTTMetaProcessor``, ``MSRVTTTextProcessor``: a random
+    ``docs/protocols.md`` §7.5 (``MSRVTTMetaProcessor``, ``MSRVTTTextProcessor``: a random
     caption per item from ``MSRVTT_data.json``; ``dup: 20``).
 
     Examples
@@ -387,7 +387,7 @@ def load_msrvtt_qa(
 
     Notes
     -----
-    ``official_impl.md`` §7.6 and §9 item 26 (``MSRVTTQAMetaProcessor``: ``vid_key``
+    ``docs/protocols.md`` §7.6 and §9 item 26 (``MSRVTTQAMetaProcessor``: ``vid_key``
     ``msrNNNN`` -> ``videoNNNN``; accuracy of the argmax over candidates).
 
     Examples

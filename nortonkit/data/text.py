@@ -130,7 +130,7 @@ def load_tokenizer(path: str | os.PathLike | None = None) -> Any:
     Notes
     -----
     Norton App. B: "we obtain word tokens via embedding lookup as in BERT"; every yaml sets
-    ``bert_name: bert-base-uncased`` (``official_impl.md`` §8).
+    ``bert_name: bert-base-uncased`` (``docs/protocols.md`` §8).
 
     Examples
     --------
@@ -226,7 +226,7 @@ def pretokenize(
 
     Notes
     -----
-    ``official_impl.md`` §5.2 (``pretokenization.py``): ``text[:96]``, tokenised without
+    ``docs/protocols.md`` §5.2 (``pretokenization.py``): ``text[:96]``, tokenised without
     special tokens, truncated to 32, padded with -1. An empty caption gives an all ``-1`` row.
 
     Examples
@@ -289,7 +289,7 @@ def build_text_batch(token_lists: Sequence[Sequence[int]], max_tokens: int) -> T
 
     Notes
     -----
-    ``official_impl.md`` §3.2 and §3.4: the text encoder's input is ``[caps[:, 0]] +
+    ``docs/protocols.md`` §3.2 and §3.4: the text encoder's input is ``[caps[:, 0]] +
     caps[:, 2:]``; see the module docstring for the mapping to ``caps``/``cmasks``.
 
     Examples
@@ -338,7 +338,7 @@ def encode_texts(texts: Sequence[str], tokenizer: Any = None, max_tokens: int = 
 
     Notes
     -----
-    ``official_impl.md`` §7.2/§7.5: evaluation sentences are tokenised on the fly without
+    ``docs/protocols.md`` §7.2/§7.5: evaluation sentences are tokenised on the fly without
     special tokens and truncated to 61 tokens.
 
     Examples
@@ -365,7 +365,7 @@ def to_official_caps(batch: TextBatch) -> tuple[Tensor, Tensor]:
 
     Notes
     -----
-    ``official_impl.md`` §3.2: the inverse of ``input_ids = [caps[:, 0]] + caps[:, 2:]``.
+    ``docs/protocols.md`` §3.2: the inverse of ``input_ids = [caps[:, 0]] + caps[:, 2:]``.
 
     Examples
     --------

@@ -1,6 +1,6 @@
 """YouCookII evaluation sets: clips, video paragraphs without and with background.
 
-Files (``official_impl.md`` §7.2-7.4)::
+Files (``docs/protocols.md`` §7.2-7.4)::
 
     youcook/youcookii_annotations_trainval.json   {"database": {vid: {"annotations":
                                                   [{"segment": [s, e], "sentence": str}, ...]}}}
@@ -106,7 +106,7 @@ def read_youcook_records(
 
     Notes
     -----
-    ``official_impl.md`` §7.2: ``id`` is split at its last ``_``; the clip index points into
+    ``docs/protocols.md`` §7.2: ``id`` is split at its last ``_``; the clip index points into
     ``database[vid]["annotations"]``.
 
     Examples
@@ -228,7 +228,7 @@ def load_youcook_clips(
 
     Notes
     -----
-    ``official_impl.md`` §7.2 (``YoucookMetaProcessor``, ``YoucookVideoProcessor``,
+    ``docs/protocols.md`` §7.2 (``YoucookMetaProcessor``, ``YoucookVideoProcessor``,
     ``DSAligner``): ``feat[start:end]`` then the first 32 s; the paper's test set has 436
     videos and 3,350 pairs (Norton §4.1).
 
@@ -310,7 +310,7 @@ def load_youcook_paragraphs(data_root: Any = None, **kwargs: Any) -> YoucookPara
 
     Notes
     -----
-    ``official_impl.md`` §7.3 and §9 item 24: the blocks are built explicitly from per-video
+    ``docs/protocols.md`` §7.3 and §9 item 24: the blocks are built explicitly from per-video
     index lists rather than assumed contiguous in loader order.
 
     Examples
@@ -457,7 +457,7 @@ def load_youcook_full_videos(
 
     Notes
     -----
-    ``official_impl.md`` §7.4 (``YoucookFullVideoBGMetaProcessor``,
+    ``docs/protocols.md`` §7.4 (``YoucookFullVideoBGMetaProcessor``,
     ``YoucookFullVideoBGAligner``). The official order of videos is ``list(set(...))``
     (arbitrary); here it is the first appearance in the pickle. Recall does not depend on it.
 
