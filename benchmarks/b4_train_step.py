@@ -202,15 +202,19 @@ def fused_step(objective, encoder, optimizer, batch, cfg, device) -> float:
     return time.perf_counter() - t0
 
 
-def machine(device: torch.device) -> str:
-    cpu = platform.processor() or platform.machine()
+def cpu_name() -> str:
+    """The CPU's model name from /proc/cpuinfo, else what ``platform`` knows."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine()
+
+
+def machine(device: torch.device) -> str:
+    cpu = cpu_name()
     text = (f"{cpu}, {os.cpu_count()} logical CPUs, torch {torch.__version__}, "
             f"{torch.get_num_threads()} torch threads")
     if device.type == "cuda":

@@ -180,15 +180,7 @@ def _ms(seconds: float) -> str:
 def device_name(device: str) -> str:
     if device == "cuda":
         return torch.cuda.get_device_name(0)
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"CPU {cpu}, {os.cpu_count()} cores"
+    return f"CPU {b4_train_step.cpu_name()}, {os.cpu_count()} cores"
 
 
 def _slug(text: str) -> str:

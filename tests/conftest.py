@@ -8,6 +8,8 @@ import matplotlib
 import pytest
 import torch
 
+from nortonkit.data.synthetic import SyntheticConfig
+
 matplotlib.use("Agg")
 
 # Tolerances per dtype (HOUSE_STYLE R17).
@@ -19,6 +21,15 @@ TOL = {
 TOL_ITERATIVE = dict(rtol=1e-6, atol=1e-6)
 # Finite-difference gradient checks (float64, small inputs).
 TOL_FINITE_DIFF = dict(rtol=1e-2, atol=1e-2)
+
+
+def tiny_corpus_config(seed: int = 0, **overrides) -> SyntheticConfig:
+    """A corpus of a few videos per dataset (about a second to generate)."""
+    kw = dict(how2_train=6, how2_val=2, how2_shard_size=4, youcook_val=5, youcook_train=1,
+              msrvtt_test=5, msrvtt_train=2, msrvtt_captions=2, coin_videos=8, coin_tasks=2,
+              htm_align_videos=2)
+    kw.update(overrides)
+    return SyntheticConfig.preset("smoke", seed=seed, **kw)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import tiny_corpus_config as tiny
 
 from nortonkit.config import (
     DataConfig,
@@ -45,15 +46,6 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "nortonkit" / "configs").glob("*.yaml"))
 SCRIPT = REPO / "data_recipes" / "synthetic.py"
 HIDDEN = (syn._NEW_NAME, syn._OLD_NAME, syn._PARTIAL_NAME)
-
-
-def tiny(seed: int = 0, **overrides) -> SyntheticConfig:
-    """A corpus of a few videos per dataset (about a second to generate)."""
-    kw = dict(how2_train=6, how2_val=2, how2_shard_size=4, youcook_val=5, youcook_train=1,
-              msrvtt_test=5, msrvtt_train=2, msrvtt_captions=2, coin_videos=8, coin_tasks=2,
-              htm_align_videos=2)
-    kw.update(overrides)
-    return SyntheticConfig.preset("smoke", seed=seed, **kw)
 
 
 def snapshot(root: Path) -> dict[str, str]:

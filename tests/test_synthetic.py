@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_corpus_config as tiny
 
 from nortonkit.data import synthetic as syn
 from nortonkit.data.layout import CAPTION_PREFIX, DataRoot
@@ -32,15 +33,6 @@ from nortonkit.data.synthetic import (
 from nortonkit.io import safe_pickle_load
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def tiny(seed: int = 0, **overrides) -> SyntheticConfig:
-    """A corpus of a few videos per dataset (about a second to generate)."""
-    kw = dict(how2_train=6, how2_val=2, how2_shard_size=4, youcook_val=5, youcook_train=1,
-              msrvtt_test=5, msrvtt_train=2, msrvtt_captions=2, coin_videos=8, coin_tasks=2,
-              htm_align_videos=2)
-    kw.update(overrides)
-    return SyntheticConfig.preset("smoke", seed=seed, **kw)
 
 
 @pytest.fixture(scope="module")
