@@ -29,9 +29,30 @@ DEVICE ?= cuda
 reproduce: $(STAMP)
 	$(PY) -m nortonkit.demo --dataset real --data-root "$(DATA_ROOT)" --checkpoint "$(CHECKPOINT)" --device $(DEVICE)
 
+# Each notebooks/NN_*.py (percent script, the source) and its .ipynb hold the same cells;
+# after editing a script: .venv/bin/jupytext --sync notebooks/NN_name.py
+define NOTEBOOK_PAIRS
+import glob, os, sys
+import jupytext
+def cells(path):
+    text = jupytext.writes(jupytext.read(path), "py:percent")
+    return [(c.cell_type, c.source, c.metadata) for c in jupytext.reads(text, "py:percent").cells]
+folder = sys.argv[1]
+stems = sorted({os.path.splitext(p)[0] for ext in ("py", "ipynb")
+                for p in glob.glob(os.path.join(folder, "[0-9]*." + ext))})
+stale = [os.path.basename(s) for s in stems
+         if not (os.path.isfile(s + ".py") and os.path.isfile(s + ".ipynb"))
+         or cells(s + ".py") != cells(s + ".ipynb")]
+if stale:
+    sys.exit("notebooks out of sync with their .py: " + ", ".join(stale)
+             + " (run .venv/bin/jupytext --sync on the edited file)")
+endef
+export NOTEBOOK_PAIRS
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports    # the layer contracts of pyproject.toml [tool.importlinter]
+	$(PY) -c "$$NOTEBOOK_PAIRS" notebooks
 
 test: lint
 	$(PY) -m pytest

@@ -1,5 +1,7 @@
-"""The ordered notebooks: built from notebooks/_build.py, thin, parameterised, and executable.
+"""The ordered notebooks: percent scripts paired with their .ipynb, thin, parameterised, executable.
 
+Each ``notebooks/NN_name.py`` (jupytext percent format, ``notebooks/jupytext.toml``) is the source
+of ``NN_name.ipynb``, which keeps the expected outputs of the ``# NBVAL_CHECK_OUTPUT`` cells.
 Static checks run on every notebook of the ordered set; the execution test runs the whole set
 with papermill in smoke mode into a temporary folder, then ``pytest --nbval-lax`` compares the
 deliberate ``# NBVAL_CHECK_OUTPUT`` cells.
@@ -8,13 +10,15 @@ deliberate ``# NBVAL_CHECK_OUTPUT`` cells.
 from __future__ import annotations
 
 import ast
-import importlib.util
 import os
+import re
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import jupytext
 import nbformat
 import pytest
 
@@ -27,23 +31,31 @@ MAX_BLOCK_LINES = 10
 REPRODUCE_SUBSET = ("10_data_prep.ipynb", "20_pretrain.ipynb",
                     "30_youcook2_paragraph_retrieval.ipynb", "35_htm_align.ipynb",
                     "50_alignment_explorer.ipynb", "90_report.ipynb")
+SYNC = "run .venv/bin/jupytext --sync notebooks/{} after editing it"
 
-
-def _builder():
-    spec = importlib.util.spec_from_file_location("nb_build", NB_DIR / "_build.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-BUILT = sorted(_builder().build())
 ALL = [p.name for p in ordered_notebooks(NB_DIR)]
+SCRIPTS = sorted(p.name for p in NB_DIR.glob("[0-9]*.py"))
 
 
 def _code(cell) -> str:
     """Cell source with IPython magics and shell escapes blanked, so that ast can parse it."""
     return "\n".join("pass" if ln.lstrip().startswith(("%", "!")) else ln
                      for ln in cell.source.splitlines())
+
+
+def _cells(path: Path) -> list[tuple]:
+    """(type, source, metadata) of each cell, as the percent script of ``path`` holds them."""
+    text = jupytext.writes(jupytext.read(path), "py:percent")
+    return [(c.cell_type, c.source, dict(c.metadata))
+            for c in jupytext.reads(text, "py:percent").cells]
+
+
+def _lint_pair_check(folder: Path) -> subprocess.CompletedProcess:
+    """The pairing check of ``make lint`` (``NOTEBOOK_PAIRS`` in the Makefile) on ``folder``."""
+    script = re.search(r"^define NOTEBOOK_PAIRS\n(.*?)^endef$", (ROOT / "Makefile").read_text(),
+                       re.S | re.M).group(1)
+    return subprocess.run([sys.executable, "-c", script, str(folder)], capture_output=True,
+                          text=True, timeout=120)
 
 
 def block_violations(source: str, limit: int = MAX_BLOCK_LINES) -> list[str]:
@@ -58,17 +70,45 @@ def block_violations(source: str, limit: int = MAX_BLOCK_LINES) -> list[str]:
     return out
 
 
-def test_ordered_set_is_complete():
-    assert set(BUILT) <= set(NOTEBOOK_ORDER)
-    missing = [n for n in BUILT if n not in ALL]
-    assert not missing, f"notebooks not written: {missing} (run python notebooks/_build.py)"
+def test_ordered_set_is_complete_and_paired():
+    assert ALL == list(NOTEBOOK_ORDER)
+    assert sorted(p.name for p in NB_DIR.glob("*.ipynb")) == sorted(ALL)
+    assert SCRIPTS == sorted(n.removesuffix(".ipynb") + ".py" for n in ALL)
+    assert sorted(p.name for p in NB_DIR.glob("*.py")) == SCRIPTS
+    config = (NB_DIR / "jupytext.toml").read_text()
+    assert 'formats = "ipynb,py:percent"' in config
 
 
-@pytest.mark.parametrize("name", BUILT)
-def test_committed_notebook_equals_build_script(name):
-    nb = _builder().build()[name]
-    assert (NB_DIR / name).read_text() == nbformat.writes(nb) + "\n", (
-        f"{name} differs from notebooks/_build.py; run python notebooks/_build.py")
+@pytest.mark.parametrize("name", ALL)
+def test_script_and_notebook_hold_the_same_cells(name):
+    script = NB_DIR / name.replace(".ipynb", ".py")
+    assert script.read_text().startswith("# %% [markdown]\n"), f"{script.name}: not percent"
+    ours, theirs = _cells(script), _cells(NB_DIR / name)
+    assert len(ours) == len(theirs), f"{name}: cell count differs; " + SYNC.format(script.name)
+    for i, (a, b) in enumerate(zip(ours, theirs)):
+        assert a == b, f"{name}, cell {i} differs from {script.name}; " + SYNC.format(script.name)
+
+
+def test_pair_checks_fail_on_a_mismatch(tmp_path):
+    assert _lint_pair_check(NB_DIR).returncode == 0
+    for suffix in (".py", ".ipynb"):
+        shutil.copy(NB_DIR / f"00_quickstart{suffix}", tmp_path)
+    script, notebook = tmp_path / "00_quickstart.py", tmp_path / "00_quickstart.ipynb"
+    nb = nbformat.read(notebook, as_version=4)
+    nb.cells[-1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="x\n")]
+    nbformat.write(nb, notebook)  # outputs live in the .ipynb only: still paired
+    assert _lint_pair_check(tmp_path).returncode == 0 and _cells(script) == _cells(notebook)
+    text = script.read_text()
+    for edited in (text.replace("n_steps=5", "n_steps=6"),                # a source
+                   text.replace('# %% tags=["parameters"]', "# %%"),      # a tag
+                   text + "\n# %%\nprint(1)\n"):                         # a new cell
+        assert edited != text
+        script.write_text(edited)
+        res = _lint_pair_check(tmp_path)
+        assert res.returncode == 1 and "00_quickstart" in res.stderr, res.stderr
+        assert _cells(script) != _cells(notebook)
+    script.unlink()  # a notebook without its script
+    assert "00_quickstart" in _lint_pair_check(tmp_path).stderr
 
 
 def test_block_checker_catches_long_loops_and_defs():
@@ -101,13 +141,16 @@ def test_notebook_structure(name):
     assert "assert " in codes[-1].source, f"{name}: the last cell must assert something"
 
 
-@pytest.mark.parametrize("name", BUILT)
-def test_own_notebooks_report_environment_and_declare_artifacts(name):
+@pytest.mark.parametrize("name", ALL)
+def test_notebooks_report_environment_and_declare_artifacts(name):
     nb = nbformat.read(NB_DIR / name, as_version=4)
     assert "artifacts" in nb.cells[1].source
     assert "environment_report(" in nb.cells[2].source
-    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"
-               and "NBVAL_CHECK_OUTPUT" not in c.source), f"{name}: stray outputs committed"
+    codes = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.get("outputs") for c in codes if "NBVAL_CHECK_OUTPUT" not in c.source), (
+        f"{name}: stray outputs committed")
+    checked = [c for c in codes if c.source.startswith("# NBVAL_CHECK_OUTPUT")]
+    assert all(c.get("outputs") for c in checked), f"{name}: an expected output was lost"
 
 
 def _env(tmp: Path) -> dict[str, str]:
