@@ -84,12 +84,12 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 _MINILM_SIZES = dict(
     hidden_size=384,
-    text_layers=6,
     num_heads=12,
     intermediate_size=1536,
     vocab_size=30522,
     max_positions=512,
 )
+_MINILM_LAYERS = 6  # all-MiniLM-L6-v2; text_init="minilm" keeps the first text_layers
 _TRAINABLE_FIXED = ("layernorm_only", "all")
 
 
@@ -238,6 +238,11 @@ class EncoderConfig:
             if wrong:
                 detail = ", ".join(f"{k} expected {v} got {a}" for k, (v, a) in wrong.items())
                 raise ValueError(f"text_init='minilm': sizes must match MiniLM-L6-H384 ({detail})")
+            if not 1 <= self.text_layers <= _MINILM_LAYERS:
+                raise ValueError(
+                    f"text_layers: text_init='minilm' keeps the first text_layers of MiniLM's "
+                    f"{_MINILM_LAYERS}, so expected 1..{_MINILM_LAYERS}, got {self.text_layers}"
+                )
             if self.video_init == "text" and self.video_layers > self.text_layers:
                 raise ValueError(
                     f"video_layers: video_init='text' copies text layers, so expected at most "
@@ -350,6 +355,10 @@ def _load_minilm(cfg: EncoderConfig) -> BertModel:
             hf_logging.enable_progress_bar()
     if not isinstance(model, BertModel):
         raise ValueError(f"text_init='minilm': expected a BertModel, got {type(model).__name__}")
+    # keep the first text_layers (the lower layers of a pre-trained BERT, as truncated
+    # students are initialised); the state dict is then that of a text_layers-deep BertModel
+    model.encoder.layer = model.encoder.layer[: cfg.text_layers]
+    model.config.num_hidden_layers = cfg.text_layers
     return model
 
 
