@@ -406,6 +406,8 @@ def test_config_presets_and_overrides():
             r"\(hidden_size expected 384 got 768",
         ),
         (dict(preset="minilm", video_layers=8), r"video_layers: video_init='text' copies"),
+        (dict(preset="minilm", text_layers=7), r"text_layers: text_init='minilm' keeps the "
+         r"first text_layers of MiniLM's 6, so expected 1..6, got 7"),
         (dict(n_classes=0), r"n_classes: expected None or an integer >= 1, got 0"),
     ],
 )
@@ -436,6 +438,27 @@ def test_minilm_text_init_matches_the_offline_package():
     assert video.embeddings.word_embeddings.weight.data_ptr() != (
         text.embeddings.word_embeddings.weight.data_ptr()
     )  # copies, not shared
+
+
+@pytest.mark.slow  # pretrained weights: seconds
+def test_minilm_text_init_keeps_the_first_layers():
+    """text_layers=2 keeps MiniLM's embeddings and first two layers, and saves as such."""
+    full = DualEncoder(EncoderConfig(preset="minilm", dropout=0.0)).eval()
+    cfg = EncoderConfig(preset="minilm", text_layers=2, video_layers=1, dropout=0.0)
+    model = DualEncoder(cfg).eval()
+    assert len(model.text_encoder.encoder.layer) == 2
+    assert model.text_encoder.config.num_hidden_layers == 2
+    kept, ref = model.text_encoder.state_dict(), full.text_encoder.state_dict()
+    assert set(kept) == {k for k in ref if not k.startswith(("encoder.layer.2", "encoder.layer.3",
+                                                             "encoder.layer.4", "encoder.layer.5"))}
+    assert all(torch.equal(kept[k], ref[k]) for k in kept)
+    ids, am = _text_batch()
+    # the state dict is that of a randomly built model of the same config (checkpoints load)
+    fresh = DualEncoder(cfg, load_pretrained=False)
+    assert fresh.state_dict().keys() == model.state_dict().keys()
+    fresh.load_state_dict(model.state_dict())
+    torch.testing.assert_close(fresh.eval().encode_text(ids, am).tokens,
+                               model.encode_text(ids, am).tokens)
 
 
 # ---------------------------------------------------------------------------------------------
