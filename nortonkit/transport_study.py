@@ -798,10 +798,10 @@ def paper_claims(summary: pd.DataFrame) -> pd.DataFrame:
             rows.append(dict(claim=claim, verdict="not tested", evidence=f"{knob} not swept"))
             return
         sub = summary
-        if b_metric is not None:  # compare a metric with another (same method)
-            sub = summary[summary["metric"] != metric]
-            sub = pd.concat([summary[summary["metric"] == metric].assign(method=a),
-                             sub[sub["metric"] == b_metric].assign(method=b, metric=metric)])
+        if b_metric is not None:  # compare a metric of method a with another of the same rows
+            own = summary[summary["method"] == a]
+            sub = pd.concat([own[own["metric"] == metric],
+                             own[own["metric"] == b_metric].assign(method=b, metric=metric)])
         c = compare_methods(sub, a, b, metric, knob, level)
         verdict = {"missing": "not tested", "unresolved": "no real difference",
                    "tie": "no real difference", f"{a} > {b}": "holds"}.get(c["verdict"],

@@ -78,3 +78,31 @@ def test_reordering_steps_lowers_dtw_more_than_ot_on_the_corpus():
     clean = transport_accuracy(seeds=[0, 1], n_videos=2)
     acc0 = clean[clean["metric"] == "accuracy"].groupby("method")["value"].mean()
     assert (acc0["dtw"] - acc["dtw"]) > (acc0["ot"] - acc["ot"])
+
+
+def _claim_runs(norton_precision):
+    """Tidy runs at the default noise: DTW and OT have no bucket (NaN), Norton has one."""
+    import pandas as pd
+
+    rows = []
+    for seed, prec in enumerate(norton_precision):
+        for method in ("dtw", "ot", "norton"):
+            rows += [dict(knob="default", level=0.0, method=method, seed=seed, metric=m, value=v,
+                          note="") for m, v in (("accuracy", 0.8), ("irrelevant_share", 0.7),
+                                                ("bucket_precision",
+                                                 prec if method == "norton" else math.nan))]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("precision, verdict", [((0.90, 0.92, 0.91), "holds"),
+                                                ((0.70, 0.69, 0.71), "no real difference"),
+                                                ((0.40, 0.41, 0.42), "does not hold")])
+def test_bucket_precision_claim_reads_norton_against_the_irrelevant_share(precision, verdict):
+    """The chance claim compares Norton's own precision with the irrelevant share, never the
+    undefined precision of the methods without a bucket."""
+    from nortonkit.transport_study import paper_claims, summarize
+
+    claims = paper_claims(summarize(_claim_runs(precision))).set_index("claim")
+    row = claims.loc["The bucket catches irrelevant captions better than chance"]
+    assert row.verdict == verdict, row.evidence
+    assert "chance 70.0" in row.evidence
