@@ -8,7 +8,8 @@ stored, :func:`paper_rows` the same in the tidy long format of :mod:`nortonkit.e
 our result rows beside the matching paper row.
 
 Matching: our rows carry ``table`` (``"T1"`` ... ``"T9"``, Norton's table numbers), ``measure``
-(``"Cap. Avg."``, ``"DTW"``, ``"OTAM"``, ``"OT"``, ``"clip"``, ``"QA"``, ...), ``setting``
+(``"Cap. Avg."``, ``"DTW"``, ``"OTAM"``, ``"OT (plain)"``, ``"OT (Norton bucket)"``,
+``"clip"``, ``"QA"``, ...; the paper reports no OT measure), ``setting``
 (``"zero-shot"`` / ``"fine-tuned"`` where the table has both) and ``metric`` (``"R@1"``,
 ``"accuracy"``, ``"frame_accuracy"``, ``"recall"``, ...). The paper row is the one of the chosen
 method (``"Norton (Ours)"`` by default; a prefix such as ``"VideoCLIP"`` or ``"TempCLR"``

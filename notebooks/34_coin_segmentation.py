@@ -21,7 +21,7 @@ out_dir = "../reports"  # figures and tables.md
 artifacts = "../artifacts"  # corpus, runs and results (gitignored)
 profile = "demo"  # study profile of nortonkit.study.PROFILES: "demo" (reduced) or "full"
 study_dir = None  # where 40, 55 and 60 write the study (None: {artifacts}/study)
-coin_steps = 20  # fine-tuning updates of the per-frame head
+coin_steps = 20  # head updates on the synthetic corpus (real data: the official COIN schedule)
 
 # %%
 from nortonkit.reports import environment_report, notebook_paths
@@ -38,8 +38,8 @@ from nortonkit.evaluate import run_task, save_results
 from nortonkit.paper import compare_with_paper
 
 results = run_task('coin', checkpoint=paths.checkpoint, data_root=paths.data_root,
-                   device=device, smoke=smoke, seeds=(seed,),
-                   **({} if smoke else {'steps': coin_steps}))
+                   device=device, smoke=smoke, seeds=(seed,), dataset=dataset,
+                   **({'steps': coin_steps} if dataset == 'synthetic' and not smoke else {}))
 save_results(results, paths.results, 't4_coin', results.attrs.get("meta", {}))
 compared = compare_with_paper(results)
 compared
