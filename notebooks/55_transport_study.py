@@ -45,6 +45,19 @@ runs = transport_sweep(**SMOKE_SWEEP) if smoke else transport_sweep(seeds=range(
 runs.to_csv(out / "transport_runs.csv", index=False)
 accuracy
 
+# %% [markdown]
+# The same alignments with the stage-1 checkpoint's encoders in place of the oracle (same videos and seeds): how much of the transport's accuracy a trained dual encoder keeps.
+
+# %%
+import pandas as pd
+
+from nortonkit.evaluate import load_model
+
+trained = default_accuracy(seeds=range(2 if smoke else 5), model=load_model(paths.checkpoint).model)
+write_json(trained, out / "alignment_accuracy_trained.json")
+pd.concat({"oracle encoders": pd.DataFrame(accuracy).T,
+           "stage-1 checkpoint": pd.DataFrame(trained).T})
+
 # %%
 from nortonkit.transport_study import summarize, summary_table
 
@@ -64,4 +77,4 @@ from nortonkit.viz import plot_transport_sweep
 fig = plot_transport_sweep(runs)
 fig.suptitle(f"caption accuracy, mean ± std over {runs['seed'].nunique()} seeds", fontsize=10)
 fig.savefig(paths.figures / "transport_study.png", dpi=110)
-assert set(accuracy) == {"dtw", "ot", "norton"}
+assert set(accuracy) == set(trained) == {"dtw", "ot", "norton"}
