@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/learning_curves.py --train   # train every recipe (about 35 min, 1 core)
     python benchmarks/learning_curves.py           # plot and tabulate runs already trained
+    python benchmarks/learning_curves.py --rescore # score them again (evaluation changed)
 
 Each recipe is ``nortonkit/configs/tiny_synthetic.yaml`` with overrides, one change after the
 other, ending at ``nortonkit/configs/synthetic_stage1.yaml``, then the levers tried on top of
@@ -89,9 +90,17 @@ def train(out: Path, data: str, scale: int) -> None:
         over = [o.replace(SCALED, str(scaled)) for o in over]
         t0 = time.perf_counter()
         fit(load_config(str(ROOT / "nortonkit" / "configs" / yaml), common + over))
-        scores = evaluate_encoder(load_checkpoint(run / "checkpoint_last").model, data)
-        scores["train_s"] = round(time.perf_counter() - t0, 1)
-        (run / "scores.json").write_text(json.dumps(scores))
+        train_s = round(time.perf_counter() - t0, 1)
+        (run / "scores.json").write_text(json.dumps(dict(train_s=train_s)))
+        rescore(run, data)
+
+
+def rescore(run: Path, data: str) -> None:
+    """Score ``run``'s last checkpoint again (evaluation only), keeping its training time."""
+    path = run / "scores.json"
+    train_s = json.loads(path.read_text())["train_s"]
+    scores = evaluate_encoder(load_checkpoint(run / "checkpoint_last").model, data)
+    path.write_text(json.dumps(dict(scores, train_s=train_s)))
 
 
 def plot(out: Path, figure: Path) -> str:
@@ -122,6 +131,8 @@ def plot(out: Path, figure: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--train", action="store_true", help="train every recipe first")
+    ap.add_argument("--rescore", action="store_true",
+                    help="score the trained runs again (after a change of the evaluation)")
     ap.add_argument("--runs", default="artifacts/learning_curves", help="run folders")
     ap.add_argument("--data", default="artifacts/synthetic", help="the default corpus")
     ap.add_argument("--scale", type=int, default=8000,
@@ -130,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.train:
         train(Path(args.runs), args.data, args.scale)
+    elif args.rescore:
+        for name in _recipes():
+            rescore(_dir(Path(args.runs), name), args.data)
     print(plot(Path(args.runs), Path(args.figure)))
     return 0
 

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from . import metrics
-from .alignment import dtw
+from .baselines import sequence_scores
 from .metrics import recall_at_k
 
 __all__ = ["METRICS", "evaluate_encoder", "clip_r1", "paragraph_r1", "htm_align_recall"]
@@ -70,7 +70,8 @@ def paragraph_r1(text: Tensor, video: Tensor, blocks: Sequence[Tensor]) -> float
     r"""Paragraph -> video recall at 1 with DTW, background removed, in percent.
 
     .. math::
-        \hat v(p) = \arg\min_v \mathrm{DTW}\big(-\cos(v_{i}, t_{j})\big)_{i \in v,\ j \in p}
+        \hat v(p) = \arg\min_v \frac{1}{|v|\,|p|}
+            \mathrm{DTW}\big(1 - \cos(t_{i}, v_{j})\big)_{i \in p,\ j \in v}
 
     Parameters
     ----------
@@ -84,8 +85,11 @@ def paragraph_r1(text: Tensor, video: Tensor, blocks: Sequence[Tensor]) -> float
 
     Notes
     -----
-    Norton Table 1 (DTW row): a paragraph is retrieved when DTW over its captions and the
-    candidate's clips is lowest for its own video.
+    Norton Table 1 (DTW row): a paragraph is retrieved when the block-scaled DTW over its
+    captions and the candidate's clips is lowest for its own video. The protocol is exactly that
+    of the linear baselines this number is compared with
+    (:func:`nortonkit.baselines.sequence_scores`: cost ``1 - cos``, DTW scaled by
+    ``1 / (rows * cols)`` as the official metric scales its blocks, docs/protocols.md §7.3).
 
     Examples
     --------
@@ -95,17 +99,12 @@ def paragraph_r1(text: Tensor, video: Tensor, blocks: Sequence[Tensor]) -> float
     """
     if not blocks:
         raise ValueError("blocks: expected at least one video, got none")
-    g, k = len(blocks), max(len(b) for b in blocks)
-    idx = torch.zeros(g, k, dtype=torch.int64)
-    mask = torch.zeros(g, k, dtype=torch.bool)
-    for i, b in enumerate(blocks):
-        idx[i, : len(b)], mask[i, : len(b)] = b, True
-    sim = F.normalize(video.float(), dim=-1) @ F.normalize(text.float(), dim=-1).T  # (N, N)
-    cost = -sim[idx[:, None, :, None], idx[None, :, None, :]]  # (G videos, G paragraphs, K, K)
-    rows = mask[:, None, :].expand(g, g, k).reshape(g * g, k)
-    cols = mask[None, :, :].expand(g, g, k).reshape(g * g, k)
-    score = dtw(cost.reshape(g * g, k, k), rows, cols).cost.reshape(g, g)  # (video, paragraph)
-    return 100.0 * recall_at_k(-score.T, 1)  # (paragraph, video), ties count against
+    t = F.normalize(text.double(), dim=-1).numpy()
+    v = F.normalize(video.double(), dim=-1).numpy()
+    ids = list(range(len(blocks)))
+    scores = sequence_scores({i: t[b.numpy()] for i, b in enumerate(blocks)},
+                             {i: v[b.numpy()] for i, b in enumerate(blocks)}, ids, select=False)
+    return 100.0 * recall_at_k(torch.from_numpy(scores["dtw"]), 1)  # (paragraph, video)
 
 
 @torch.no_grad()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from nortonkit.baselines import sequence_scores
 from nortonkit.encoders import EncoderOutput
 from nortonkit.robustness import clip_r1, htm_align_recall, paragraph_r1
 
@@ -77,3 +79,18 @@ def _runs():
                 rows.append(dict(knob="async_rate", level=level, method=method, seed=seed,
                                  clip_r1=base + jitter, paragraph_r1=base, align_recall=base))
     return pd.DataFrame(rows)
+
+
+def test_paragraph_r1_scales_dtw_by_block_size_as_the_baselines_do():
+    """A video with many lukewarm clips must not beat a paragraph's own two perfect clips: the
+    unscaled DTW of -cos rewards long paths; the protocol (1 - cos, / rows * cols) does not."""
+    e1, e2 = torch.eye(2)
+    mid = (e1 + e2) / 2 ** 0.5
+    text = torch.stack([e1, e2] + [mid] * 6)  # paragraph 0: e1, e2; paragraph 1: six x mid
+    video = text.clone()  # each video holds exactly its paragraph's content
+    blocks = [torch.tensor([0, 1]), torch.arange(2, 8)]
+    assert paragraph_r1(text, video, blocks) == 100.0
+    # the same numbers through the baselines' protocol
+    t = {i: text[b].double().numpy() for i, b in enumerate(blocks)}
+    s = sequence_scores(t, t, [0, 1], select=False)["dtw"]  # (paragraph, video), higher better
+    assert np.argmax(s, axis=1).tolist() == [0, 1]
