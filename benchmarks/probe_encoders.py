@@ -32,6 +32,7 @@ from nortonkit.data.layout import DataRoot  # noqa: E402
 from nortonkit.data.synthetic import SyntheticConfig, load_ground_truth  # noqa: E402
 from nortonkit.data.text import encode_texts, load_tokenizer  # noqa: E402
 from nortonkit.data.youcook import load_youcook_paragraphs  # noqa: E402
+from nortonkit.robustness import encode_clips  # noqa: E402
 
 
 def ncm_accuracy(x: torch.Tensor, labels: torch.Tensor, test: torch.Tensor) -> float:
@@ -88,9 +89,7 @@ def probe(data: str, checkpoints: list[str], size: str = "default"
     for path in checkpoints:
         model = load_checkpoint(path).model.eval()
         with torch.no_grad():
-            video = torch.cat([model.encode_video(clips.video[i:i + 256],
-                                                  clips.video_mask[i:i + 256]).pooled
-                               for i in range(0, len(clips.video), 256)])
+            video = encode_clips(model, clips.video, clips.video_mask)
             text = model.encode_text(batch.input_ids, batch.attention_mask).pooled
         name = Path(path).resolve().parent.name
         rows += [(name, "video", ncm_accuracy(video, labels, test)),

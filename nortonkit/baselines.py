@@ -250,8 +250,11 @@ def train_linear_infonce(texts: list[str], targets: np.ndarray, tok, seed: int =
                          video_w.detach().double().numpy(), tok)
 
 
-def sequence_scores(text: dict, clips: dict, vids: list[str], select: bool) -> dict:
+def sequence_scores(text: dict, clips: dict, vids: list[str], select: bool,
+                    with_otam: bool = True) -> dict:
     """DTW and OTAM scores (higher = better) of every (paragraph, video) pair.
+
+    ``with_otam=False`` returns the DTW scores alone (``{"dtw": ...}``).
 
     Cost ``1 - cosine`` (TempCLR's offset); blocks are scaled as the official metrics do
     (DTW by ``1 / (rows * cols)``, OTAM by ``1 / max(rows, cols)`` with background kept and
@@ -280,10 +283,12 @@ def sequence_scores(text: dict, clips: dict, vids: list[str], select: bool) -> d
     col_mask = torch.arange(N)[None] < c[:, None]
     prod = (r * c).double()
     d_cost = dtw(cost, row_mask, col_mask).cost / prod
+    n = len(vids)
+    if not with_otam:
+        return {"dtw": -d_cost.reshape(n, n).numpy()}
     o_cost = (otam(cost, row_mask, col_mask).cost
               + otam(cost.transpose(1, 2), col_mask, row_mask).cost)
     o_cost = o_cost / (torch.maximum(r, c).double() if select else prod)
-    n = len(vids)
     return {"dtw": -d_cost.reshape(n, n).numpy(), "otam": -o_cost.reshape(n, n).numpy()}
 
 

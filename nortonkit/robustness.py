@@ -28,7 +28,8 @@ from . import metrics
 from .baselines import sequence_scores
 from .metrics import recall_at_k
 
-__all__ = ["METRICS", "evaluate_encoder", "clip_r1", "paragraph_r1", "htm_align_recall"]
+__all__ = ["METRICS", "evaluate_encoder", "clip_r1", "paragraph_r1", "htm_align_recall",
+           "encode_clips"]
 
 METRICS: tuple[str, ...] = ("clip_r1", "paragraph_r1", "align_recall")
 
@@ -99,11 +100,12 @@ def paragraph_r1(text: Tensor, video: Tensor, blocks: Sequence[Tensor]) -> float
     """
     if not blocks:
         raise ValueError("blocks: expected at least one video, got none")
-    t = F.normalize(text.double(), dim=-1).numpy()
-    v = F.normalize(video.double(), dim=-1).numpy()
+    t = F.normalize(text.detach().double(), dim=-1).numpy()
+    v = F.normalize(video.detach().double(), dim=-1).numpy()
     ids = list(range(len(blocks)))
     scores = sequence_scores({i: t[b.numpy()] for i, b in enumerate(blocks)},
-                             {i: v[b.numpy()] for i, b in enumerate(blocks)}, ids, select=False)
+                             {i: v[b.numpy()] for i, b in enumerate(blocks)}, ids, select=False,
+                             with_otam=False)
     return 100.0 * recall_at_k(torch.from_numpy(scores["dtw"]), 1)  # (paragraph, video)
 
 
@@ -154,6 +156,13 @@ def htm_align_recall(model: Any, htm: Any, text_vectors: Callable[[list[str]], T
 
 
 @torch.no_grad()
+@torch.no_grad()
+def encode_clips(model: Any, video: Tensor, video_mask: Tensor, batch: int = 256) -> Tensor:
+    """Pooled vectors (N, H) of clips (N, V, D) with mask (N, V), ``batch`` clips at a time."""
+    return torch.cat([model.encode_video(video[i:i + batch], video_mask[i:i + batch]).pooled
+                      for i in range(0, len(video), batch)])
+
+
 def evaluate_encoder(model: Any, data_root: str | Path) -> dict[str, float]:
     """Clip R@1, paragraph R@1 (DTW) and alignment recall of ``model`` on a synthetic corpus.
 
@@ -184,8 +193,7 @@ def evaluate_encoder(model: Any, data_root: str | Path) -> dict[str, float]:
 
     par = load_youcook_paragraphs(data_root, max_video_len=16)
     clips = par.clips
-    video = torch.cat([model.encode_video(clips.video[i : i + 256], clips.video_mask[i : i + 256])
-                       .pooled for i in range(0, len(clips.video), 256)])  # (N, H)
+    video = encode_clips(model, clips.video, clips.video_mask)  # (N, H)
     text = text_vectors(list(clips.captions))  # (N, H)
     return {
         "clip_r1": clip_r1(text, video),
