@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from nortonkit import sinkhorn as sk  # noqa: E402
+from nortonkit import transport as sk  # noqa: E402
 from nortonkit.io import atomic_write  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "b1.md"

@@ -41,7 +41,7 @@ import torch  # noqa: E402
 
 from nortonkit.alignment import cap_avg, dtw, otam  # noqa: E402
 from nortonkit.io import atomic_write  # noqa: E402
-from nortonkit.sinkhorn import sinkhorn  # noqa: E402
+from nortonkit.transport import sinkhorn  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "b3.md"
 

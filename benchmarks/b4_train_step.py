@@ -55,7 +55,6 @@ from nortonkit.config import config_from_dict  # noqa: E402
 from nortonkit.encoders import DualEncoder, DualEncoderOutput, EncoderOutput  # noqa: E402
 from nortonkit.io import atomic_write  # noqa: E402
 from nortonkit.losses import sequence_blocks  # noqa: E402
-from nortonkit.sinkhorn import bucket_sinkhorn, bucket_value_from_quantile, sinkhorn  # noqa: E402
 from nortonkit.train import (  # noqa: E402
     NortonObjective,
     build_optimizer,
@@ -64,6 +63,7 @@ from nortonkit.train import (  # noqa: E402
     video_similarity,
     video_term,
 )
+from nortonkit.transport import bucket_sinkhorn, bucket_value_from_quantile, sinkhorn  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "b4.md"
 SHAPES = {

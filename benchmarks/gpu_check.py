@@ -69,7 +69,7 @@ import b4_train_step  # noqa: E402
 import b5_s3d  # noqa: E402
 import torch  # noqa: E402
 
-from nortonkit import sinkhorn as sk  # noqa: E402
+from nortonkit import transport as sk  # noqa: E402
 from nortonkit.config import LossConfig, load_config  # noqa: E402
 from nortonkit.data.synthetic import ensure_corpus  # noqa: E402
 from nortonkit.io import atomic_write  # noqa: E402

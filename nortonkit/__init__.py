@@ -26,10 +26,10 @@ __version__ = "0.1.0"
 
 # public name -> submodule; resolved lazily so that `import nortonkit` stays light.
 _EXPORTS = {
-    "sinkhorn": "sinkhorn",
-    "bucket_sinkhorn": "sinkhorn",
-    "bucket_value_from_quantile": "sinkhorn",
-    "SinkhornResult": "sinkhorn",
+    "sinkhorn": "transport",
+    "bucket_sinkhorn": "transport",
+    "bucket_value_from_quantile": "transport",
+    "SinkhornResult": "transport",
     "token_lse_similarity": "similarity",
     "mean_pooled_similarity": "similarity",
     "minmax_normalize": "similarity",
@@ -64,6 +64,5 @@ __all__ = ["__version__", *_EXPORTS]
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         module = importlib.import_module(f".{_EXPORTS[name]}", __name__)
-        # `sinkhorn` is both a module and a function: the function wins at package level.
         return getattr(module, name)
     raise AttributeError(f"module 'nortonkit' has no attribute {name!r}")

@@ -57,7 +57,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .encoders import KIT_ONLY_KEYS, PRESETS, DualEncoder, EncoderConfig
+from .encoders import ENCODER_SIZES, KIT_ONLY_KEYS, DualEncoder, EncoderConfig
 from .io import UnsafePickleError, atomic_write, numpy_pickle_global, safe_torch_load
 
 __all__ = [
@@ -420,7 +420,7 @@ def infer_config(state_dict: Mapping[str, Tensor], **overrides: Any) -> EncoderC
         sizes["n_classes"] = int(state_dict["video_encoder.classifier.weight"].shape[0])
     sizes.update(overrides)
     preset = next(
-        (name for name, p in PRESETS.items() if all(sizes.get(k) == v for k, v in p.items())),
+        (name for name, p in ENCODER_SIZES.items() if all(sizes.get(k) == v for k, v in p.items())),
         "bert-base",
     )
     return EncoderConfig(**{"preset": preset, **sizes})

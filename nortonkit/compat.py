@@ -37,7 +37,7 @@ from .validation import check_choice, check_int_at_least, check_tensor
 
 __all__ = [
     "OfficialPreset",
-    "PRESETS",
+    "SCORING_OFFSETS",
     "official_dtw_pad",
     "official_otam_pad",
     "official_dtw_cum_dist",
@@ -72,7 +72,7 @@ class OfficialPreset(NamedTuple):
     bg_otam_scale: Literal["max", "product"]
 
 
-PRESETS: dict[str, OfficialPreset] = {
+SCORING_OFFSETS: dict[str, OfficialPreset] = {
     # Norton: raw dot products, not normalised, hence 0 - m; 3 - m for BG DTW (metric.py).
     "norton": OfficialPreset(0.0, 0.0, 3.0, 0.0, "max"),
     # TempCLR (tempclr/evaluators/metric.py): cosine distance 1 - m everywhere, product scaling.
@@ -380,7 +380,7 @@ def official_dtw_score(
     similarity : shape (B, T, C), text x clip similarities (raw dot products in Norton).
     max_len : the largest clip count of any video in the evaluation set.
     row_mask, col_mask : shape (B, T) and (B, C), prefix masks (True = valid).
-    preset : ``"norton"`` (offset 0) or ``"tempclr"`` (offset 1), see :data:`PRESETS`.
+    preset : ``"norton"`` (offset 0) or ``"tempclr"`` (offset 1), see :data:`SCORING_OFFSETS`.
 
     Returns
     -------
@@ -400,7 +400,7 @@ def official_dtw_score(
     >>> official_dtw_score(s, max_len=2)  # b = 0: the last row is zeroed, only -1 is left
     tensor([1.])
     """
-    p = PRESETS[_preset(preset)]
+    p = SCORING_OFFSETS[_preset(preset)]
     check_int_at_least("max_len", max_len, 1)
     x, rows, cols = _prepare("similarity", similarity, row_mask, col_mask)
     d = (p.dtw_offset - x) * _scale(float(max_len) ** 2 / (rows * cols).double(), x)
@@ -446,7 +446,7 @@ def official_otam_score(
     >>> official_otam_score(s, max_len=3)
     tensor([9.])
     """
-    p = PRESETS[_preset(preset)]
+    p = SCORING_OFFSETS[_preset(preset)]
     check_int_at_least("max_len", max_len, 1)
     x, rows, cols = _prepare("similarity", similarity, row_mask, col_mask)
     d = (p.otam_offset - x) * _scale(float(max_len) ** 2 / (rows * cols).double(), x)
@@ -573,7 +573,7 @@ def official_bg_dtw_score(
     >>> official_bg_dtw_score(s, max_text_len=1, max_video_len=3)  # b > 0, a = 0
     tensor([-3.])
     """
-    p = PRESETS[_preset(preset)]
+    p = SCORING_OFFSETS[_preset(preset)]
     d, rows, cols = _bg_inputs(
         similarity, p.bg_dtw_offset, row_mask, col_mask, max_text_len, max_video_len
     )
@@ -625,7 +625,7 @@ def official_bg_otam_score(
     >>> official_bg_otam_score(s, max_text_len=1, max_video_len=3)
     tensor([12.])
     """
-    p = PRESETS[_preset(preset)]
+    p = SCORING_OFFSETS[_preset(preset)]
     check_choice("transposed_pad", transposed_pad, ("official", "fixed"))
     d, rows, cols = _bg_inputs(
         similarity, p.bg_otam_offset, row_mask, col_mask, max_text_len, max_video_len
@@ -648,5 +648,5 @@ def official_bg_otam_score(
 
 
 def _preset(preset: str) -> str:
-    check_choice("preset", preset, tuple(PRESETS))
+    check_choice("preset", preset, tuple(SCORING_OFFSETS))
     return preset

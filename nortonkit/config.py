@@ -167,7 +167,7 @@ class RunConfig:
 class TrainConfig:
     """A complete, resolved training run (see the module docstring for the YAML layout)."""
 
-    preset: str = "norton"  # name in nortonkit.presets.PRESETS
+    preset: str = "norton"  # name in nortonkit.presets.LOSS_PRESETS
     model: Any = None  # nortonkit.encoders.EncoderConfig (filled by load_config)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)

@@ -35,7 +35,7 @@ __all__ = [
     "SEP_TOKEN_ID",
     "PAD_TOKEN_ID",
     "KIT_ONLY_KEYS",
-    "PRESETS",
+    "ENCODER_SIZES",
     "EncoderConfig",
     "EncoderOutput",
     "DualEncoderOutput",
@@ -56,7 +56,7 @@ KIT_ONLY_KEYS: tuple[str, ...] = ("logit_scale", "clip_logit_scale")
 
 #: Size presets: "bert-base" matches the released checkpoints, "tiny" is for CPU runs on the
 #: synthetic corpus, "minilm" starts the text side from the offline all-MiniLM-L6-v2 weights.
-PRESETS: dict[str, dict[str, Any]] = {
+ENCODER_SIZES: dict[str, dict[str, Any]] = {
     "bert-base": dict(
         hidden_size=768,
         video_layers=6,
@@ -97,7 +97,7 @@ _TRAINABLE_FIXED = ("layernorm_only", "all")
 class EncoderConfig:
     """Hyper-parameters of :class:`DualEncoder` (frozen; ``None`` sizes come from the preset).
 
-    ``EncoderConfig(preset="tiny")`` fills every size from :data:`PRESETS`; an explicit field
+    ``EncoderConfig(preset="tiny")`` fills every size from :data:`ENCODER_SIZES`; an explicit field
     overrides the preset. :meth:`to_dict` gives the fully resolved values that
     :mod:`nortonkit.checkpoint` stores in ``config.json``; :meth:`from_dict` rejects unknown keys.
 
@@ -178,8 +178,8 @@ class EncoderConfig:
     attn_implementation: str = "eager"
 
     def __post_init__(self) -> None:
-        check_choice("preset", self.preset, tuple(PRESETS))
-        for key, value in PRESETS[self.preset].items():
+        check_choice("preset", self.preset, tuple(ENCODER_SIZES))
+        for key, value in ENCODER_SIZES[self.preset].items():
             if getattr(self, key) is None:
                 object.__setattr__(self, key, value)
         for key in (

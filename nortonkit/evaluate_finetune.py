@@ -56,6 +56,7 @@ from .evaluate_tasks import (
     text_token_budget,
 )
 from .metrics import frame_accuracy, recall_at_k
+from .threads import torch_threads
 from .train import polynomial_decay_lr
 from .validation import check_choice, check_int_at_least, check_positive
 
@@ -764,11 +765,11 @@ def run_ablations(
     run with its directory, steps and training time.
     """
     from .checkpoint import load_checkpoint
-    from .presets import PRESETS
+    from .presets import LOSS_PRESETS
 
     for p in presets:
-        if p not in PRESETS:
-            raise ValueError(f"presets: unknown preset {p!r} (known: {', '.join(PRESETS)})")
+        if p not in LOSS_PRESETS:
+            raise ValueError(f"presets: unknown preset {p!r} (known: {', '.join(LOSS_PRESETS)})")
     check_int_at_least("steps", steps, 1)
     base = Path(out_dir) / "ablations" if out_dir is not None else Path(
         tempfile.mkdtemp(prefix="nortonkit-ablations-"))
@@ -872,13 +873,8 @@ def run_efficiency(
     small shared CPU more threads make tiny steps slower and noisier); None keeps torch's.
     """
     check_int_at_least("repeats", repeats, 1)
-    old_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(check_int_at_least("threads", threads, 1))
-    try:
+    with torch_threads(threads):
         return _efficiency(device, seeds, repeats, videos_per_batch, clips_per_video, lines)
-    finally:
-        torch.set_num_threads(old_threads)
 
 
 def _efficiency(device, seeds, repeats, videos_per_batch, clips_per_video, lines) -> list[dict]:

@@ -46,7 +46,7 @@ from .metrics import (
     retrieval_metrics,
     roc_auc,
 )
-from .sinkhorn import bucket_sinkhorn, bucket_value_from_quantile, sinkhorn
+from .transport import bucket_sinkhorn, bucket_value_from_quantile, sinkhorn
 from .validation import (
     check_choice,
     check_finite,
@@ -322,10 +322,10 @@ def paragraph_scores(
         \mathrm{OT\ (Norton\ bucket)} = \langle \bar Q^*, S\rangle
 
     with the per-setting offset ``o`` and block scaling ``kappa`` of the official metric
-    (:data:`nortonkit.compat.PRESETS`; background removed: ``kappa = L^2 / (r w)``); ``Q^*``
+    (:data:`nortonkit.compat.SCORING_OFFSETS`; background removed: ``kappa = L^2 / (r w)``); ``Q^*``
     the entropic OT plan with uniform marginals ``1/r``, ``1/w`` (Norton Eq. 2-3, ``eps =
     ot_eps``); ``\bar Q^*`` the plan of ``S`` augmented with the prompt bucket ``p``, bucket
-    row and column dropped (Eq. 6, :func:`~nortonkit.sinkhorn.bucket_sinkhorn`), as Norton's
+    row and column dropped (Eq. 6, :func:`~nortonkit.transport.bucket_sinkhorn`), as Norton's
     ``D(i, j)`` of Eq. (4). With the background kept, DTW and OTAM first keep the
     ``int(1.3 r)`` windows closest to any caption
     (:func:`nortonkit.compat.official_select_windows`, part of the protocol).
@@ -357,7 +357,7 @@ def paragraph_scores(
     -------
     ParagraphScores; the ``"official-compatible"`` entries come from
     :mod:`nortonkit.compat`, the ``"corrected"`` ones from :mod:`nortonkit.alignment` and
-    :mod:`nortonkit.sinkhorn`.
+    :mod:`nortonkit.transport`.
 
     Notes
     -----
@@ -388,8 +388,8 @@ def paragraph_scores(
     for name in variants:
         check_choice("variants", name, VARIANTS)
     corrected, official = "corrected" in variants, "official-compatible" in variants
-    check_choice("preset", preset, tuple(compat.PRESETS))
-    p = compat.PRESETS[preset]
+    check_choice("preset", preset, tuple(compat.SCORING_OFFSETS))
+    p = compat.SCORING_OFFSETS[preset]
     check_positive("ot_eps", ot_eps)
     check_int_at_least("ot_iters", ot_iters, 1)
     check_choice("bucket_marginals", bucket_marginals, ("superglue", "uniform"))

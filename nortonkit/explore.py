@@ -39,7 +39,7 @@ from .alignment import dtw
 from .alignment_metrics import alignment_metrics
 from .masking import pad_sequences
 from .similarity import token_lse_similarity
-from .sinkhorn import bucket_sinkhorn, bucket_value_from_quantile, sinkhorn
+from .transport import bucket_sinkhorn, bucket_value_from_quantile, sinkhorn
 from .validation import (
     check_choice,
     check_finite,
@@ -174,7 +174,7 @@ def _check_example(example: AlignmentExample) -> tuple[int, int]:
 
 
 def _bucket_value(pairs: Tensor, quantile: float) -> Tensor:
-    """:func:`~nortonkit.sinkhorn.bucket_value_from_quantile`, with ``k`` clamped to >= 1.
+    """:func:`~nortonkit.transport.bucket_value_from_quantile`, with ``k`` clamped to >= 1.
 
     With fewer than ``1 / quantile`` original pairs, ``int(quantile * K)`` is 0; the explorer
     then takes the smallest pair (``k = 1``) so that every slider position stays valid.
@@ -209,7 +209,7 @@ def explore_alignment(
     alpha : log-sum-exp temperature of Eq. 5 (alpha -> 0: max over tokens).
     bucket_quantile : the bucket value ``p`` is the k-th *smallest* similarity of the ``K``
         originally paired (clip, caption), ``k = max(1, int(bucket_quantile * K))``
-        (:func:`nortonkit.sinkhorn.bucket_value_from_quantile`).
+        (:func:`nortonkit.transport.bucket_value_from_quantile`).
     eps : entropic regularisation of both transport problems.
     n_iters : Sinkhorn iterations.
 
@@ -225,7 +225,7 @@ def explore_alignment(
     \varepsilon H(Q)` with uniform marginals) and Eq. 6 (the prompt bucket: ``S`` grows one row
     and one column of value ``p``; SuperGlue marginals ``1/(M+N)`` per clip and caption).
     Bucket fractions are ``1 - (M + N) * row_sum`` and ``1 - (M + N) * col_sum``. ``p`` comes
-    from :func:`nortonkit.sinkhorn.bucket_value_from_quantile`, except that ``k`` is clamped
+    from :func:`nortonkit.transport.bucket_value_from_quantile`, except that ``k`` is clamped
     to at least 1, so that every slider position of the explorer is valid for short videos.
     The agreement numbers are :func:`nortonkit.alignment_metrics.alignment_metrics` of the three
     alignments (DTW ties broken by the similarity).

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .similarity import mean_pooled_similarity, official_fused_similarity
-from .sinkhorn import bucket_sinkhorn, bucket_value_from_quantile, sinkhorn
+from .transport import bucket_sinkhorn, bucket_value_from_quantile, sinkhorn
 from .validation import (
     check_choice,
     check_finite,
@@ -307,7 +307,7 @@ def video_paragraph_loss(
         negatives (their logits become ``-inf``); official default False (§9 item 12).
     clips_per_video : clips per video (Norton 16), used only by ``mask_same_video``.
     bucket_marginals : ``"superglue"`` (official) or ``"uniform"``, see
-        :func:`~nortonkit.sinkhorn.bucket_sinkhorn`.
+        :func:`~nortonkit.transport.bucket_sinkhorn`.
     renormalize : rescale every kept plan to total mass ``K`` (official True). Also applies to
         ``"ot"``, whose plans otherwise have mass 1.
     dtw_gamma : soft-min smoothing of ``"dtw"`` (> 0).

@@ -67,7 +67,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-__all__ = ["PRESETS", "PAPER", "OFFICIAL", "ABLATIONS", "preset_values", "preset_names"]
+__all__ = ["LOSS_PRESETS", "PAPER", "OFFICIAL", "ABLATIONS", "preset_values", "preset_names"]
 
 # The paper family: Norton as written in the paper (Eq. 1-8, Sec. 4.1, App. A).
 PAPER: dict[str, dict[str, Any]] = {
@@ -153,7 +153,7 @@ def _build_presets() -> dict[str, dict[str, dict[str, Any]]]:
     return presets
 
 
-PRESETS: dict[str, dict[str, dict[str, Any]]] = _build_presets()
+LOSS_PRESETS: dict[str, dict[str, dict[str, Any]]] = _build_presets()
 
 
 def preset_names() -> list[str]:
@@ -162,7 +162,7 @@ def preset_names() -> list[str]:
     >>> preset_names()[:4]
     ['norton', 'norton-paper', 'norton-official', 'videoclip']
     """
-    return list(PRESETS)
+    return list(LOSS_PRESETS)
 
 
 def preset_values(name: str) -> dict[str, dict[str, Any]]:
@@ -170,7 +170,7 @@ def preset_values(name: str) -> dict[str, dict[str, Any]]:
 
     Parameters
     ----------
-    name : a key of :data:`PRESETS`.
+    name : a key of :data:`LOSS_PRESETS`.
 
     Returns
     -------
@@ -192,12 +192,12 @@ def preset_values(name: str) -> dict[str, dict[str, Any]]:
     ...
     ValueError: preset: unknown preset 'nortn'; did you mean 'norton'? (known: norton, ...)
     """
-    if name not in PRESETS:
+    if name not in LOSS_PRESETS:
         import difflib
 
-        close = difflib.get_close_matches(name, list(PRESETS), n=1)
+        close = difflib.get_close_matches(name, list(LOSS_PRESETS), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ValueError(
-            f"preset: unknown preset {name!r}{hint} (known: {', '.join(PRESETS)})"
+            f"preset: unknown preset {name!r}{hint} (known: {', '.join(LOSS_PRESETS)})"
         )
-    return copy.deepcopy(PRESETS[name])
+    return copy.deepcopy(LOSS_PRESETS[name])

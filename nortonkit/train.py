@@ -73,6 +73,7 @@ from .similarity import (
     official_fused_similarity,
     token_lse_similarity,
 )
+from .threads import torch_threads
 from .validation import check_int_at_least
 
 __all__ = [
@@ -904,13 +905,12 @@ def fit(config: TrainConfig) -> FitResult:
     created = not (torch.distributed.is_available() and torch.distributed.is_initialized())
     deterministic = (torch.are_deterministic_algorithms_enabled(),
                      torch.is_deterministic_algorithms_warn_only_enabled())
-    threads = torch.get_num_threads()  # train.threads must not leak into the caller
     env = init_distributed(config.train.device)
     try:
-        return _fit(config, env)
+        with torch_threads(config.train.threads, "train.threads"):  # never leaks to the caller
+            return _fit(config, env)
     finally:
         torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
-        torch.set_num_threads(threads)
         if created:
             cleanup_distributed()
 
@@ -941,8 +941,6 @@ def _fit(config: TrainConfig, env: DistEnv) -> FitResult:
     if env.device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = t.tf32
         torch.backends.cudnn.allow_tf32 = t.tf32
-    if t.threads is not None:
-        torch.set_num_threads(t.threads)
     if config.data.synthetic is not None:
         if env.is_main:
             prepare_synthetic_corpus(config)

@@ -70,7 +70,7 @@ from .data.text import load_tokenizer
 from .explore import AlignmentExample, example_from_encoder, example_from_synthetic
 from .masking import masked_mean
 from .similarity import token_lse_similarity
-from .sinkhorn import bucket_sinkhorn, bucket_value_from_quantile, sinkhorn
+from .transport import bucket_sinkhorn, bucket_value_from_quantile, sinkhorn
 from .validation import (
     check_choice,
     check_finite,

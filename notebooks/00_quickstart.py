@@ -67,7 +67,7 @@ result.agreement
 import torch
 
 from nortonkit.alignment import dtw
-from nortonkit.sinkhorn import sinkhorn
+from nortonkit.transport import sinkhorn
 
 scores = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
 plan = sinkhorn(scores, eps=0.5, n_iters=100).plan

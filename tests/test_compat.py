@@ -12,7 +12,7 @@ from conftest import TOL
 
 from nortonkit.alignment import dtw, otam
 from nortonkit.compat import (
-    PRESETS,
+    SCORING_OFFSETS,
     official_bg_dtw_score,
     official_bg_otam_score,
     official_dtw_cum_dist,
@@ -199,7 +199,7 @@ def _blocks(generator, batch, max_t, max_c, full_every=3):
 def test_bg_removed_scores_equal_the_per_block_pipeline(preset, generator):
     sim, rm, cm, rows, cols = _blocks(generator, 40, 6, 6)
     max_len = 6
-    off = PRESETS[preset]
+    off = SCORING_OFFSETS[preset]
     dtw_scores = official_dtw_score(sim, max_len, rm, cm, preset=preset)
     otam_scores = official_otam_score(sim, max_len, rm, cm, preset=preset)
     for b in range(40):
@@ -219,7 +219,7 @@ def test_bg_removed_scores_equal_the_per_block_pipeline(preset, generator):
 def test_bg_kept_scores_equal_the_per_block_pipeline(preset, transposed_pad, generator):
     max_t, max_v = 5, 9  # int(1.3 * 5) = 6 > 5: the transposed block gets cropped
     sim, rm, cm, rows, cols = _blocks(generator, 40, max_t, max_v)
-    p = PRESETS[preset]
+    p = SCORING_OFFSETS[preset]
     dtw_scores = official_bg_dtw_score(sim, max_t, max_v, rm, cm, preset=preset)
     otam_scores = official_bg_otam_score(
         sim, max_t, max_v, rm, cm, preset=preset, transposed_pad=transposed_pad

@@ -16,7 +16,7 @@ from nortonkit.config import (
     load_config,
     parse_overrides,
 )
-from nortonkit.presets import ABLATIONS, OFFICIAL, PAPER, PRESETS, preset_names, preset_values
+from nortonkit.presets import ABLATIONS, LOSS_PRESETS, OFFICIAL, PAPER, preset_names, preset_values
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "nortonkit" / "configs"
 
@@ -125,9 +125,9 @@ def test_configs_are_frozen_and_typed():
 def test_every_preset_resolves_and_round_trips(tmp_path, name):
     cfg = config_from_dict({"preset": name, "model": {"preset": "tiny"}})
     assert cfg.preset == name
-    for key, value in PRESETS[name]["loss"].items():
+    for key, value in LOSS_PRESETS[name]["loss"].items():
         assert getattr(cfg.loss, key) == value, (name, key)
-    for key, value in PRESETS[name]["model"].items():
+    for key, value in LOSS_PRESETS[name]["model"].items():
         assert getattr(cfg.model, key) == value, (name, key)
     again = load_config(dump_config(cfg, tmp_path / "config.yaml"))
     assert again == cfg
@@ -181,7 +181,7 @@ def test_paper_and_official_families_differ_where_the_sources_disagree():
     assert preset_values("tempclr")["loss"]["measure"] == "dtw"
     # every preset only names real LossConfig fields
     names = {f.name for f in dataclasses.fields(LossConfig)}
-    for preset in PRESETS.values():
+    for preset in LOSS_PRESETS.values():
         assert set(preset["loss"]) <= names
 
 

@@ -45,8 +45,8 @@ from nortonkit.evaluate_tasks import (
     qa_scores,
     text_token_budget,
 )
-from nortonkit.sinkhorn import bucket_sinkhorn
 from nortonkit.train import polynomial_decay_lr
+from nortonkit.transport import bucket_sinkhorn
 
 DIM = 16
 

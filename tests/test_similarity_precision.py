@@ -19,8 +19,8 @@ from nortonkit.similarity import (
     official_fused_similarity,
     token_lse_similarity,
 )
-from nortonkit.sinkhorn import bucket_sinkhorn, sinkhorn
 from nortonkit.train import NortonObjective
+from nortonkit.transport import bucket_sinkhorn, sinkhorn
 
 TOL = {"bf16": (1e-2, 1e-2, 5e-2), "fp16": (2e-3, 2e-3, 1e-2)}  # value, loss, gradient
 

@@ -1,4 +1,4 @@
-"""Tests for nortonkit.sinkhorn: the ladder of HOUSE_STYLE R16.
+"""Tests for nortonkit.transport: the ladder of HOUSE_STYLE R16.
 
 1. closed forms and a dense float64 reference (itself checked against POT),
 2. fast == slow: batched == loop, masked == unpadded, scaled back-end == log back-end,
@@ -9,7 +9,9 @@ plus one validation test per bad input.
 
 from __future__ import annotations
 
+import importlib
 import math
+import sys
 
 import numpy as np
 import ot
@@ -19,8 +21,8 @@ from conftest import TOL, TOL_FINITE_DIFF
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nortonkit import sinkhorn as sk
-from nortonkit.sinkhorn import (
+from nortonkit import transport as sk
+from nortonkit.transport import (
     SinkhornResult,
     bucket_sinkhorn,
     bucket_value_from_quantile,
@@ -809,3 +811,12 @@ def test_cuda_matches_cpu(generator):
             gpu = fn(x.cuda(), rm.cuda(), cm.cuda()).plan
             assert gpu.device.type == "cuda" and gpu.dtype == dtype
             torch.testing.assert_close(gpu.cpu(), cpu, rtol=0, atol=1e-6)
+
+
+def test_old_module_path_is_a_deprecated_alias(monkeypatch):
+    """``nortonkit.sinkhorn`` (the module) still imports, warns, and re-exports transport."""
+    monkeypatch.delitem(sys.modules, "nortonkit.sinkhorn", raising=False)
+    with pytest.warns(DeprecationWarning, match="nortonkit.transport"):
+        old = importlib.import_module("nortonkit.sinkhorn")
+    for name in sk.__all__:
+        assert getattr(old, name) is getattr(sk, name)
