@@ -13,13 +13,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m nortonkit.demo
+	$(PY) -m nortonkit.lab.demo
 
 # The full synthetic study (about an hour on 2 CPU cores): results/ is committed.
 STUDY_NOTEBOOKS := 10_data_prep.ipynb 20_pretrain.ipynb 40_ablations.ipynb \
 	55_transport_study.ipynb 60_noise_robustness.ipynb
 study: $(STAMP)
-	$(PY) -m nortonkit.demo --profile full --study-dir results --out-dir results/report \
+	$(PY) -m nortonkit.lab.demo --profile full --study-dir results --out-dir results/report \
 		--notebooks $(STUDY_NOTEBOOKS)
 
 # Real data at full size: make reproduce DATA_ROOT=... CHECKPOINT=... DEVICE=cuda
@@ -27,7 +27,7 @@ DATA_ROOT ?=
 CHECKPOINT ?=
 DEVICE ?= cuda
 reproduce: $(STAMP)
-	$(PY) -m nortonkit.demo --dataset real --data-root "$(DATA_ROOT)" --checkpoint "$(CHECKPOINT)" --device $(DEVICE)
+	$(PY) -m nortonkit.lab.demo --dataset real --data-root "$(DATA_ROOT)" --checkpoint "$(CHECKPOINT)" --device $(DEVICE)
 
 # Each notebooks/NN_*.py (percent script, the source) and its .ipynb hold the same cells;
 # after editing a script: .venv/bin/jupytext --sync notebooks/NN_name.py

@@ -1,4 +1,4 @@
-"""B3 (evaluation): YouCookII-scale video-paragraph scoring through ``nortonkit.evaluate``.
+"""B3 (evaluation): YouCookII-scale video-paragraph scoring through ``nortonkit.lab.evaluate``.
 
     python benchmarks/b3_eval.py                # writes benchmarks/results/b3_eval.md
     python benchmarks/b3_eval.py --no-write     # print only
@@ -6,7 +6,7 @@
 Workload: the paper's background-removed test set size, 436 videos with 3,350 clips in total
 (K_v clips per video drawn so that the sum is 3,350, between 2 and 24 as in YouCookII), one
 caption per clip; 768-d caption and clip vectors (bert-base width), caption k a noisy copy of
-clip k. ``nortonkit.evaluate_tasks.paragraph_scores`` scores every paragraph against every
+clip k. ``nortonkit.eval.tasks.paragraph_scores`` scores every paragraph against every
 video (436 x 436 = 190,096 pairs) with every measure (Cap. Avg., DTW, OTAM, OT) in both
 variants (corrected: ``nortonkit.alignment``; official-compatible: ``nortonkit.compat``), then
 R@1/5/10 and MR. Budget (B3): at most 5 s for the scoring on the project's 2-core CPU.
@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from nortonkit.evaluate_tasks import (  # noqa: E402
+from nortonkit.eval.tasks import (  # noqa: E402
     MEASURES,
     VARIANTS,
     pad_groups,

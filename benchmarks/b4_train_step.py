@@ -26,7 +26,8 @@ parts, each ended by a device synchronisation:
 5. optimizer: gradient-norm clipping, Adam, logit-scale clamp.
 
 Rows "of which Sinkhorn" time the two plan computations alone on the same inputs. The split
-step is checked against the fused :func:`nortonkit.train.train_step` on the same batch. Median
+step is checked against the fused :func:`nortonkit.train.objective.train_step` on the same
+batch. Median
 over ``--repeats`` steps after ``--warmup`` steps. With ``--encoder-videos k`` (CPU, paper shape)
 the encoders run on ``k`` videos and their time is scaled by ``64 / k`` (encoders are linear in
 the number of clips); the losses always run on the full batch.
@@ -51,7 +52,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from nortonkit.config import config_from_dict  # noqa: E402
 from nortonkit.encoders import DualEncoder, DualEncoderOutput, EncoderOutput  # noqa: E402
 from nortonkit.io import atomic_write  # noqa: E402
 from nortonkit.losses import sequence_blocks  # noqa: E402
@@ -63,6 +63,7 @@ from nortonkit.train import (  # noqa: E402
     video_similarity,
     video_term,
 )
+from nortonkit.train.config import config_from_dict  # noqa: E402
 from nortonkit.transport import bucket_sinkhorn, bucket_value_from_quantile, sinkhorn  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "b4.md"

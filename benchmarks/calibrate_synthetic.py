@@ -44,14 +44,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nortonkit.baselines import METHODS, Encoders, _unit, recall_at, youcook  # noqa: E402
 from nortonkit.data.layout import DataRoot  # noqa: E402
-from nortonkit.data.synthetic import (  # noqa: E402
+from nortonkit.io import safe_pickle_load  # noqa: E402
+from nortonkit.lab.baselines import METHODS, Encoders, _unit, recall_at, youcook  # noqa: E402
+from nortonkit.synthetic.corpus import (  # noqa: E402
     SyntheticConfig,
     ensure_corpus,
     load_manifest,
 )
-from nortonkit.io import safe_pickle_load  # noqa: E402
 
 WINDOW = 16  # background-kept windows (docs/protocols.md §7.4)
 

@@ -70,12 +70,12 @@ import b5_s3d  # noqa: E402
 import torch  # noqa: E402
 
 from nortonkit import transport as sk  # noqa: E402
-from nortonkit.config import LossConfig, load_config  # noqa: E402
-from nortonkit.data.synthetic import ensure_corpus  # noqa: E402
 from nortonkit.io import atomic_write  # noqa: E402
 from nortonkit.s3d import S3D, embed_chunks, extract_features, iter_chunks  # noqa: E402
 from nortonkit.similarity import token_lse_similarity  # noqa: E402
-from nortonkit.train import fit  # noqa: E402
+from nortonkit.synthetic.corpus import ensure_corpus  # noqa: E402
+from nortonkit.train.config import LossConfig, load_config  # noqa: E402
+from nortonkit.train.loop import fit  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -476,7 +476,7 @@ def work_ddp(w: Worker, sizes: Sizes, work: Path) -> None:
 
     def ddp():
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               "--nproc_per_node=2", "-m", "nortonkit.train", "--config", str(GPU_SMOKE),
+               "--nproc_per_node=2", "-m", "nortonkit.train.loop", "--config", str(GPU_SMOKE),
                *overrides]
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)

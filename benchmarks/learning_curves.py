@@ -32,10 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from nortonkit.checkpoint import load_checkpoint  # noqa: E402
-from nortonkit.config import load_config  # noqa: E402
-from nortonkit.data.synthetic import SyntheticConfig, generate_corpus  # noqa: E402
-from nortonkit.robustness import evaluate_encoder  # noqa: E402
-from nortonkit.train import fit  # noqa: E402
+from nortonkit.lab.robustness import evaluate_encoder  # noqa: E402
+from nortonkit.synthetic.corpus import SyntheticConfig, generate_corpus  # noqa: E402
+from nortonkit.train.config import load_config  # noqa: E402
+from nortonkit.train.loop import fit  # noqa: E402
 
 _64x2 = ["retrieval.mode=off", "loss.seq_len=2", "train.epochs=1000",
          "data.videos_per_batch=64", "data.clips_per_video=2"]

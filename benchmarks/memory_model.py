@@ -110,8 +110,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nortonkit.config import load_config  # noqa: E402
 from nortonkit.io import atomic_write  # noqa: E402
+from nortonkit.train.config import load_config  # noqa: E402
 
 GPU_SMOKE = Path(__file__).resolve().parents[1] / "nortonkit" / "configs" / "gpu_smoke.yaml"
 GIB = 2**30

@@ -9,7 +9,8 @@ pooled clip vectors (video side) and caption vectors (text side) are probed: the
 the steps are taken on the even-numbered videos, and every clip of the odd-numbered videos whose
 step occurs there is assigned to the nearest mean (cosine, after centring). References without
 training: the mean-pooled frame features, a fixed random 256-d projection of them, and a bag of
-WordPiece ids; and the linear InfoNCE dual encoder of ``nortonkit.baselines`` (300 updates on the
+WordPiece ids; and the linear InfoNCE dual encoder of ``nortonkit.lab.baselines`` (300 updates on
+the
 same ASR pairs), whose video side is a learned 256-d projection of the same mean. Accuracy in
 percent; chance is about 1 / (number of steps). A side far below its reference has learned
 features that do not name the step, whatever the retrieval numbers say.
@@ -26,13 +27,13 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nortonkit.baselines import Encoders  # noqa: E402
 from nortonkit.checkpoint import load_checkpoint  # noqa: E402
 from nortonkit.data.layout import DataRoot  # noqa: E402
-from nortonkit.data.synthetic import SyntheticConfig, load_ground_truth  # noqa: E402
 from nortonkit.data.text import encode_texts, load_tokenizer  # noqa: E402
 from nortonkit.data.youcook import load_youcook_paragraphs  # noqa: E402
-from nortonkit.robustness import encode_clips  # noqa: E402
+from nortonkit.lab.baselines import Encoders  # noqa: E402
+from nortonkit.lab.robustness import encode_clips  # noqa: E402
+from nortonkit.synthetic.corpus import SyntheticConfig, load_ground_truth  # noqa: E402
 
 
 def ncm_accuracy(x: torch.Tensor, labels: torch.Tensor, test: torch.Tensor) -> float:

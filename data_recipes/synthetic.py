@@ -6,7 +6,7 @@ Usage::
     python data_recipes/synthetic.py --out data/smoke --size smoke    # CI size (~3 s)
     python data_recipes/synthetic.py --out data/scale --scale 100000  # 100k HowTo100M-like
 
-A thin wrapper over :func:`nortonkit.data.synthetic.generate_corpus`; see
+A thin wrapper over :func:`nortonkit.synthetic.corpus.generate_corpus`; see
 ``data_recipes/SYNTHETIC.md``. Re-running with the same arguments does nothing (the corpus'
 ``manifest.json`` records its config). A folder that holds a corpus of another configuration
 is refused with exit status 2 and nothing changed; ``--overwrite`` replaces it on purpose (the
@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nortonkit.data.synthetic import (  # noqa: E402
+from nortonkit.synthetic.corpus import (  # noqa: E402
     CorpusMismatchError,
     SyntheticConfig,
     describe_config,

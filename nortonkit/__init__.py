@@ -14,7 +14,7 @@ Shape glossary, used in every docstring:
 
 Masks are boolean with ``True`` = valid. Similarities are "higher is better"; costs are
 "lower is better". ``import nortonkit`` pulls only torch and numpy; plotting lives in
-``nortonkit.viz`` and widgets in ``nortonkit.widgets``.
+``nortonkit.lab.viz`` and widgets in ``nortonkit.lab.widgets``.
 """
 
 from __future__ import annotations

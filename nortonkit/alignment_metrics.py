@@ -2,8 +2,8 @@ r"""Agreement of a clip x caption alignment with the ground truth of a video.
 
 One metric for every alignment the kit draws or measures: a DTW path (Norton Fig. 1), a
 vanilla OT plan (Eq. 2-3) or Norton's plan with the alignable prompt bucket (Eq. 6). It is
-used by the transport-accuracy study (:mod:`nortonkit.transport_study`) and by the alignment
-explorer (:mod:`nortonkit.explore`), so the numbers of both are the same quantity.
+used by the transport-accuracy study (:mod:`nortonkit.lab.transport_study`) and by the alignment
+explorer (:mod:`nortonkit.lab.explore`), so the numbers of both are the same quantity.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ r"""Norton's two contrastive losses: clip-caption (Eq. 7-8) and video-paragraph 
 * :func:`video_paragraph_loss` - contrast between sequences of ``K`` clips and their paragraphs
   of ``K`` captions, scored by the transport plan with the alignable prompt bucket.
 * :func:`norton_loss` - ``L_clip + lambda * L_video`` (Eq. 1) from encoder outputs, in the
-  official convention (the ``norton-official`` preset); ``nortonkit.train.loss_terms`` computes
+  official convention (the ``norton-official`` preset);
+  ``nortonkit.train.objective.loss_terms`` computes
   every preset from a ``LossConfig``.
 
 Batch layout: ``B`` clip/caption pairs, flattened video-major with the clips of each video in
@@ -434,7 +435,8 @@ def norton_loss(
         L = L_{clip}(\bar v \bar t^\top) + \lambda\, L_{video}\big(S(v, t, \bar v, \bar t)\big)
 
     exactly as the released ``MMContraLoss`` + ``SequenceContrastLoss`` compute it, i.e. the
-    ``norton-official`` preset of :mod:`nortonkit.presets` (``nortonkit.train.loss_terms``
+    ``norton-official`` preset of :mod:`nortonkit.train.presets`
+    (``nortonkit.train.objective.loss_terms``
     with that preset gives the same value):
 
     * ``L_clip``: raw dot products of the pooled vectors, no temperature (D2), targets
@@ -447,7 +449,7 @@ def norton_loss(
 
     The paper's convention (cosine L_clip with a learnable temperature, the exact Eq. 5, no
     fusion or min-max, uniform bucket marginals) is the ``norton`` preset of
-    ``nortonkit.train.loss_terms``; this function does not offer it.
+    ``nortonkit.train.objective.loss_terms``; this function does not offer it.
 
     Parameters
     ----------

@@ -19,11 +19,11 @@ smoke = False  # True: smoke sizes, seconds per notebook
 seed = 0
 out_dir = "../reports"  # figures and tables.md
 artifacts = "../artifacts"  # corpus, runs and results (gitignored)
-profile = "demo"  # study profile of nortonkit.study.PROFILES: "demo" (reduced) or "full"
+profile = "demo"  # study profile of nortonkit.lab.study.PROFILES: "demo" (reduced) or "full"
 study_dir = None  # where 40, 55 and 60 write the study (None: {artifacts}/study)
 
 # %%
-from nortonkit.reports import environment_report, notebook_paths
+from nortonkit.lab.reports import environment_report, notebook_paths
 
 print(environment_report(device=device))
 paths = notebook_paths(artifacts, out_dir, data_root, checkpoint, dataset, smoke)
@@ -33,8 +33,8 @@ paths
 # A narrated video from the synthetic generator, with noisy captions: some are irrelevant, some are spoken before or after their step (Norton Sec. 1).
 
 # %%
-from nortonkit.data.synthetic import synthetic_example
-from nortonkit.explore import example_from_synthetic, explore_alignment
+from nortonkit.synthetic.corpus import synthetic_example
+from nortonkit.lab.explore import example_from_synthetic, explore_alignment
 
 video = synthetic_example(seed=seed, n_steps=5)
 example = example_from_synthetic(video)
@@ -46,7 +46,7 @@ print(len(video.captions), "captions;", int((video.aligned_step_per_caption < 0)
 # Clip-caption similarity (Eq. 5) and the DTW path on the cost `-similarity`.
 
 # %%
-from nortonkit.viz import plot_alignment_path, plot_plan, plot_similarity
+from nortonkit.lab.viz import plot_alignment_path, plot_plan, plot_similarity
 
 fig_sim = plot_similarity(result.similarity, example.clip_labels, example.caption_labels)
 fig_dtw = plot_alignment_path(-result.similarity, result.dtw_path, truth=example.truth)

@@ -19,11 +19,11 @@ smoke = False  # True: smoke sizes, seconds per notebook
 seed = 0
 out_dir = "../reports"  # figures and tables.md
 artifacts = "../artifacts"  # corpus, runs and results (gitignored)
-profile = "demo"  # study profile of nortonkit.study.PROFILES: "demo" (reduced) or "full"
+profile = "demo"  # study profile of nortonkit.lab.study.PROFILES: "demo" (reduced) or "full"
 study_dir = None  # where 40, 55 and 60 write the study (None: {artifacts}/study)
 
 # %%
-from nortonkit.reports import environment_report, notebook_paths
+from nortonkit.lab.reports import environment_report, notebook_paths
 
 print(environment_report(device=device))
 paths = notebook_paths(artifacts, out_dir, data_root, checkpoint, dataset, smoke)
@@ -34,7 +34,7 @@ paths
 
 # %%
 from nortonkit.data.layout import DataRoot
-from nortonkit.data.synthetic import ensure_corpus, load_manifest
+from nortonkit.synthetic.corpus import ensure_corpus, load_manifest
 
 if dataset == "synthetic":
     root = ensure_corpus(paths.data_root, "smoke" if smoke else "default", seed=seed,
@@ -64,7 +64,7 @@ print(sorted(p.name for p in root.root.iterdir() if p.is_dir()))
 # %%
 import torch.nn.functional as F
 
-from nortonkit.viz import plot_similarity
+from nortonkit.lab.viz import plot_similarity
 
 feats = F.normalize(clips.video[paragraphs.blocks[0]].flatten(0, 1), dim=-1)
 fig = plot_similarity(feats @ feats.T, title="frame self-similarity (first video's clips)")

@@ -19,12 +19,12 @@ smoke = False  # True: smoke sizes, seconds per notebook
 seed = 0
 out_dir = "../reports"  # figures and tables.md
 artifacts = "../artifacts"  # corpus, runs and results (gitignored)
-profile = "demo"  # study profile of nortonkit.study.PROFILES: "demo" (reduced) or "full"
+profile = "demo"  # study profile of nortonkit.lab.study.PROFILES: "demo" (reduced) or "full"
 study_dir = None  # where 40, 55 and 60 write the study (None: {artifacts}/study)
 max_steps = None  # updates of stage 1 (None: the yaml's 300)
 
 # %%
-from nortonkit.reports import environment_report, notebook_paths
+from nortonkit.lab.reports import environment_report, notebook_paths
 
 print(environment_report(device=device))
 paths = notebook_paths(artifacts, out_dir, data_root, checkpoint, dataset, smoke)
@@ -36,8 +36,8 @@ paths
 # %%
 import pandas as pd
 
-from nortonkit.reports import pretrain_config
-from nortonkit.train import fit
+from nortonkit.lab.reports import pretrain_config
+from nortonkit.train.loop import fit
 
 config = pretrain_config(paths, smoke=smoke, seed=seed, device=device, max_steps=max_steps)
 run = fit(config) if checkpoint is None else None
@@ -49,7 +49,7 @@ log.tail(3)
 # Training loss (L_clip, 128 pairs per batch: chance is 2 ln 128 = 9.70) and the held-out in-batch loss and clip R@1 (chance 1/128).
 
 # %%
-from nortonkit.viz import plot_training_curves
+from nortonkit.lab.viz import plot_training_curves
 
 fig = plot_training_curves(log, ys=("loss_clip",)) if run else None
 if fig is not None and len(val):
@@ -59,7 +59,7 @@ if fig is not None and len(val):
     ax.legend(fontsize=7)
 
 # %%
-from nortonkit.evaluate import load_model
+from nortonkit.lab.evaluate import load_model
 
 model = load_model(paths.checkpoint).model  # a nortonkit run or a released fairseq .pt
 if fig is not None:

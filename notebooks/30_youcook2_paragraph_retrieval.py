@@ -19,11 +19,11 @@ smoke = False  # True: smoke sizes, seconds per notebook
 seed = 0
 out_dir = "../reports"  # figures and tables.md
 artifacts = "../artifacts"  # corpus, runs and results (gitignored)
-profile = "demo"  # study profile of nortonkit.study.PROFILES: "demo" (reduced) or "full"
+profile = "demo"  # study profile of nortonkit.lab.study.PROFILES: "demo" (reduced) or "full"
 study_dir = None  # where 40, 55 and 60 write the study (None: {artifacts}/study)
 
 # %%
-from nortonkit.reports import environment_report, notebook_paths
+from nortonkit.lab.reports import environment_report, notebook_paths
 
 print(environment_report(device=device))
 paths = notebook_paths(artifacts, out_dir, data_root, checkpoint, dataset, smoke)
@@ -38,8 +38,8 @@ paths
 import pandas as pd
 
 from nortonkit.data.youcook import load_youcook_paragraphs
-from nortonkit.evaluate import load_model, resolve_data_root
-from nortonkit.evaluate_tasks import (encode_captions, encode_clips, pad_groups, paragraph_rows,
+from nortonkit.lab.evaluate import load_model, resolve_data_root
+from nortonkit.eval.tasks import (encode_captions, encode_clips, pad_groups, paragraph_rows,
                                       paragraph_scores)
 
 model = load_model(paths.checkpoint, device, seed).model
@@ -54,11 +54,11 @@ steps = pd.DataFrame(paragraph_rows(scores))
 steps.pivot_table(index=["measure", "variant"], columns="metric", values="value", sort=False)
 
 # %% [markdown]
-# Tables 1 and 2 in one call, `nortonkit.evaluate.run_task('youcook_paragraph')`, saved with its metadata: Table 2 scores 16-s windows of the whole videos, background kept. The same call runs on the real data root with the released checkpoint when papermill passes `dataset='real'`, `data_root`, `checkpoint` and `device`.
+# Tables 1 and 2 in one call, `nortonkit.lab.evaluate.run_task('youcook_paragraph')`, saved with its metadata: Table 2 scores 16-s windows of the whole videos, background kept. The same call runs on the real data root with the released checkpoint when papermill passes `dataset='real'`, `data_root`, `checkpoint` and `device`.
 
 # %%
-from nortonkit.evaluate import run_task, save_results
-from nortonkit.paper import compare_with_paper
+from nortonkit.lab.evaluate import run_task, save_results
+from nortonkit.lab.paper import compare_with_paper
 
 results = run_task('youcook_paragraph', checkpoint=paths.checkpoint, data_root=paths.data_root,
                    device=device, smoke=smoke, seeds=(seed,))
@@ -70,8 +70,8 @@ compared
 # Ours beside the paper's numbers (red marks). A tiny model trained for minutes on synthetic data is not expected to match them: the point is the pipeline.
 
 # %%
-from nortonkit.reports import paper_bars
-from nortonkit.viz import plot_recall_bars
+from nortonkit.lab.reports import paper_bars
+from nortonkit.lab.viz import plot_recall_bars
 
 ours, paper = paper_bars(compared, table='T1', measure='DTW', variant='corrected')
 fig = plot_recall_bars(ours, paper, title='T1: DTW, background removed')

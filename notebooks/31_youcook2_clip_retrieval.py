@@ -19,11 +19,11 @@ smoke = False  # True: smoke sizes, seconds per notebook
 seed = 0
 out_dir = "../reports"  # figures and tables.md
 artifacts = "../artifacts"  # corpus, runs and results (gitignored)
-profile = "demo"  # study profile of nortonkit.study.PROFILES: "demo" (reduced) or "full"
+profile = "demo"  # study profile of nortonkit.lab.study.PROFILES: "demo" (reduced) or "full"
 study_dir = None  # where 40, 55 and 60 write the study (None: {artifacts}/study)
 
 # %%
-from nortonkit.reports import environment_report, notebook_paths
+from nortonkit.lab.reports import environment_report, notebook_paths
 
 print(environment_report(device=device))
 paths = notebook_paths(artifacts, out_dir, data_root, checkpoint, dataset, smoke)
@@ -36,8 +36,8 @@ paths
 import pandas as pd
 
 from nortonkit.data.youcook import load_youcook_clips
-from nortonkit.evaluate import load_model, resolve_data_root
-from nortonkit.evaluate_tasks import encode_captions, encode_clips, retrieval_rows
+from nortonkit.lab.evaluate import load_model, resolve_data_root
+from nortonkit.eval.tasks import encode_captions, encode_clips, retrieval_rows
 
 model = load_model(paths.checkpoint, device, seed).model
 clips = load_youcook_clips(resolve_data_root(paths.data_root, smoke),
@@ -49,11 +49,11 @@ steps = pd.DataFrame(retrieval_rows(scores))
 steps.pivot_table(index="variant", columns="metric", values="value")
 
 # %% [markdown]
-# The same table in one call, `nortonkit.evaluate.run_task('youcook_clip')`, saved with its metadata (options, checkpoint hash, data root, versions). The same call runs on the real data root with the released checkpoint when papermill passes `dataset='real'`, `data_root`, `checkpoint` and `device`.
+# The same table in one call, `nortonkit.lab.evaluate.run_task('youcook_clip')`, saved with its metadata (options, checkpoint hash, data root, versions). The same call runs on the real data root with the released checkpoint when papermill passes `dataset='real'`, `data_root`, `checkpoint` and `device`.
 
 # %%
-from nortonkit.evaluate import run_task, save_results
-from nortonkit.paper import compare_with_paper
+from nortonkit.lab.evaluate import run_task, save_results
+from nortonkit.lab.paper import compare_with_paper
 
 results = run_task('youcook_clip', checkpoint=paths.checkpoint, data_root=paths.data_root,
                    device=device, smoke=smoke, seeds=(seed,))
@@ -65,8 +65,8 @@ compared
 # Ours beside the paper's numbers (red marks). A tiny model trained for minutes on synthetic data is not expected to match them: the point is the pipeline.
 
 # %%
-from nortonkit.reports import paper_bars
-from nortonkit.viz import plot_recall_bars
+from nortonkit.lab.reports import paper_bars
+from nortonkit.lab.viz import plot_recall_bars
 
 ours, paper = paper_bars(compared)
 fig = plot_recall_bars(ours, paper, title='T3: clip retrieval')

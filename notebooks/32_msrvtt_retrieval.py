@@ -19,22 +19,22 @@ smoke = False  # True: smoke sizes, seconds per notebook
 seed = 0
 out_dir = "../reports"  # figures and tables.md
 artifacts = "../artifacts"  # corpus, runs and results (gitignored)
-profile = "demo"  # study profile of nortonkit.study.PROFILES: "demo" (reduced) or "full"
+profile = "demo"  # study profile of nortonkit.lab.study.PROFILES: "demo" (reduced) or "full"
 study_dir = None  # where 40, 55 and 60 write the study (None: {artifacts}/study)
 
 # %%
-from nortonkit.reports import environment_report, notebook_paths
+from nortonkit.lab.reports import environment_report, notebook_paths
 
 print(environment_report(device=device))
 paths = notebook_paths(artifacts, out_dir, data_root, checkpoint, dataset, smoke)
 paths
 
 # %% [markdown]
-# Evaluate with `nortonkit.evaluate.run_task('msrvtt_retrieval')` (Norton Table 5). The same call runs on the real data root with the released checkpoint when papermill passes `dataset='real'`, `data_root`, `checkpoint` and `device`.
+# Evaluate with `nortonkit.lab.evaluate.run_task('msrvtt_retrieval')` (Norton Table 5). The same call runs on the real data root with the released checkpoint when papermill passes `dataset='real'`, `data_root`, `checkpoint` and `device`.
 
 # %%
-from nortonkit.evaluate import run_task, save_results
-from nortonkit.paper import compare_with_paper
+from nortonkit.lab.evaluate import run_task, save_results
+from nortonkit.lab.paper import compare_with_paper
 
 results = run_task('msrvtt_retrieval', checkpoint=paths.checkpoint, data_root=paths.data_root,
                    device=device, smoke=smoke, seeds=(seed,))
@@ -46,8 +46,8 @@ compared
 # Ours beside the paper's numbers (red marks). A tiny model trained for minutes on synthetic data is not expected to match them: the point is the pipeline.
 
 # %%
-from nortonkit.reports import paper_bars
-from nortonkit.viz import plot_recall_bars
+from nortonkit.lab.reports import paper_bars
+from nortonkit.lab.viz import plot_recall_bars
 
 ours, paper = paper_bars(compared)
 fig = plot_recall_bars(ours, paper, title='T5: MSR-VTT retrieval')

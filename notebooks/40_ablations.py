@@ -19,27 +19,27 @@ smoke = False  # True: smoke sizes, seconds per notebook
 seed = 0
 out_dir = "../reports"  # figures and tables.md
 artifacts = "../artifacts"  # corpus, runs and results (gitignored)
-profile = "demo"  # study profile of nortonkit.study.PROFILES: "demo" (reduced) or "full"
+profile = "demo"  # study profile of nortonkit.lab.study.PROFILES: "demo" (reduced) or "full"
 study_dir = None  # where 40, 55 and 60 write the study (None: {artifacts}/study)
 trainable = "layernorm_only"  # stage-2 parameters: or "all"
 
 # %%
-from nortonkit.reports import environment_report, notebook_paths
+from nortonkit.lab.reports import environment_report, notebook_paths
 
 print(environment_report(device=device))
 paths = notebook_paths(artifacts, out_dir, data_root, checkpoint, dataset, smoke)
 paths
 
 # %% [markdown]
-# Norton's recipe (Sec. 4, App. A): start from VideoCLIP and post-train the LayerNorms only, with the method's loss. Every row here starts from the same stage-1 checkpoint with the same updates, batches and evaluation (`nortonkit/configs/synthetic_stage2.yaml`); only the loss preset changes (`nortonkit.presets`). `trainable = "all"` post-trains every parameter. The references are measured on this corpus: `ridge_asr` (a linear model fitted on the noisy ASR timestamps), `ridge_true` (the same on the true segments), the `oracle` text encoder, a linear dual encoder trained with InfoNCE, and the stage-1 checkpoint itself.
+# Norton's recipe (Sec. 4, App. A): start from VideoCLIP and post-train the LayerNorms only, with the method's loss. Every row here starts from the same stage-1 checkpoint with the same updates, batches and evaluation (`nortonkit/configs/synthetic_stage2.yaml`); only the loss preset changes (`nortonkit.train.presets`). `trainable = "all"` post-trains every parameter. The references are measured on this corpus: `ridge_asr` (a linear model fitted on the noisy ASR timestamps), `ridge_true` (the same on the true segments), the `oracle` text encoder, a linear dual encoder trained with InfoNCE, and the stage-1 checkpoint itself.
 
 # %%
 from pathlib import Path
 
-from nortonkit.baselines import youcook_baselines
-from nortonkit.evaluate import load_model
-from nortonkit.robustness import evaluate_encoder
-from nortonkit.study import PROFILES, write_json
+from nortonkit.lab.baselines import youcook_baselines
+from nortonkit.lab.evaluate import load_model
+from nortonkit.lab.robustness import evaluate_encoder
+from nortonkit.lab.study import PROFILES, write_json
 
 study = PROFILES["smoke" if smoke else profile]
 out = Path(study_dir or f"{artifacts}/study{'-smoke' if smoke else ''}")
@@ -55,7 +55,7 @@ study
 # %%
 import pandas as pd
 
-from nortonkit.study import run_methods, summarize
+from nortonkit.lab.study import run_methods, summarize
 
 work = Path(artifacts) / "runs" / f"stage2-{study.name}-{trainable}"
 runs = run_methods(paths.checkpoint, paths.data_root, work, study.methods, study.seeds,
@@ -75,14 +75,14 @@ summary.to_csv(out / "methods_summary.csv", index=False)
 # The table as the paper prints it: rows are methods, columns the metrics, mean ± std over seeds (n). Synthetic numbers are not comparable with the paper's and are not set beside them.
 
 # %%
-from nortonkit.study import paper_table
+from nortonkit.lab.study import paper_table
 
 paper_table(summary, refs, stage1)
 
 # %%
 import matplotlib.pyplot as plt
 
-from nortonkit.viz import plot_method_bars
+from nortonkit.lab.viz import plot_method_bars
 
 label = (f"{study.name} profile: {len(study.seeds)} seeds, {study.post_steps} updates, "
          f"trainable={trainable}")
@@ -97,7 +97,7 @@ for ax, metric in zip(axes, ("clip_r1", "paragraph_r1")):
 # %%
 from IPython.display import Markdown
 
-from nortonkit.study import gap_closed, orderings, orderings_markdown
+from nortonkit.lab.study import gap_closed, orderings, orderings_markdown
 
 checks = orderings(summary)
 Markdown(orderings_markdown(checks))

@@ -29,18 +29,18 @@ profile = "demo"  # study profile (unused here)
 study_dir = None  # study folder (unused here)
 
 # %%
-from nortonkit.reports import environment_report
+from nortonkit.lab.reports import environment_report
 
 print(environment_report(device=device))
 
 # %% [markdown]
-# Build the catalogue of examples (built lazily, on first selection) and the explorer. Every slider move and every pick calls `explorer.update`, which calls `nortonkit.widgets.render_explorer` (computation: `nortonkit.explore.explore_alignment`; picture: `nortonkit.viz.plot_explorer`).
+# Build the catalogue of examples (built lazily, on first selection) and the explorer. Every slider move and every pick calls `explorer.update`, which calls `nortonkit.lab.widgets.render_explorer` (computation: `nortonkit.lab.explore.explore_alignment`; picture: `nortonkit.lab.viz.plot_explorer`).
 
 # %%
 from pathlib import Path
 
-from nortonkit.explore import explorer_examples
-from nortonkit.widgets import alignment_explorer
+from nortonkit.lab.explore import explorer_examples
+from nortonkit.lab.widgets import alignment_explorer
 
 examples = explorer_examples(data_root, checkpoint, dataset, smoke=smoke, seed=seed,
                              device=device)

@@ -19,24 +19,24 @@ smoke = False  # True: smoke sizes, seconds per notebook
 seed = 0
 out_dir = "../reports"  # figures and tables.md
 artifacts = "../artifacts"  # corpus, runs and results (gitignored)
-profile = "demo"  # study profile of nortonkit.study.PROFILES: "demo" (reduced) or "full"
+profile = "demo"  # study profile of nortonkit.lab.study.PROFILES: "demo" (reduced) or "full"
 study_dir = None  # where 40, 55 and 60 write the study (None: {artifacts}/study)
 
 # %%
-from nortonkit.reports import environment_report, notebook_paths
+from nortonkit.lab.reports import environment_report, notebook_paths
 
 print(environment_report(device=device))
 paths = notebook_paths(artifacts, out_dir, data_root, checkpoint, dataset, smoke)
 paths
 
 # %% [markdown]
-# The synthetic world knows which seconds each caption describes and which captions describe nothing. With the oracle text embedding of each caption and the frame features of its clip, each method aligns every sequence of K = 8 consecutive (clip, caption) pairs (`nortonkit.transport_study`). Accuracy: the fraction of captions with a true clip whose assigned clip is a true one; bucket precision and recall: of irrelevant captions sent to the bucket. Mean ± std over 5 seeds.
+# The synthetic world knows which seconds each caption describes and which captions describe nothing. With the oracle text embedding of each caption and the frame features of its clip, each method aligns every sequence of K = 8 consecutive (clip, caption) pairs (`nortonkit.lab.transport_study`). Accuracy: the fraction of captions with a true clip whose assigned clip is a true one; bucket precision and recall: of irrelevant captions sent to the bucket. Mean ± std over 5 seeds.
 
 # %%
 from pathlib import Path
 
-from nortonkit.study import write_json
-from nortonkit.transport_study import SMOKE_SWEEP, default_accuracy, transport_sweep
+from nortonkit.lab.study import write_json
+from nortonkit.lab.transport_study import SMOKE_SWEEP, default_accuracy, transport_sweep
 
 out = Path(study_dir or f"{artifacts}/study{'-smoke' if smoke else ''}")
 accuracy = default_accuracy(seeds=range(2 if smoke else 5))
@@ -51,7 +51,7 @@ accuracy
 # %%
 import pandas as pd
 
-from nortonkit.evaluate import load_model
+from nortonkit.lab.evaluate import load_model
 
 trained = default_accuracy(seeds=range(2 if smoke else 5), model=load_model(paths.checkpoint).model)
 write_json(trained, out / "alignment_accuracy_trained.json")
@@ -59,7 +59,7 @@ pd.concat({"oracle encoders": pd.DataFrame(accuracy).T,
            "stage-1 checkpoint": pd.DataFrame(trained).T})
 
 # %%
-from nortonkit.transport_study import summarize, summary_table
+from nortonkit.lab.transport_study import summarize, summary_table
 
 summary = summarize(runs)
 summary_table(summary)
@@ -67,12 +67,12 @@ summary_table(summary)
 # %%
 from IPython.display import Markdown
 
-from nortonkit.transport_study import claims_markdown, paper_claims
+from nortonkit.lab.transport_study import claims_markdown, paper_claims
 
 Markdown(claims_markdown(paper_claims(summary), n_seeds=runs["seed"].nunique()))
 
 # %%
-from nortonkit.viz import plot_transport_sweep
+from nortonkit.lab.viz import plot_transport_sweep
 
 fig = plot_transport_sweep(runs)
 fig.suptitle(f"caption accuracy, mean ± std over {runs['seed'].nunique()} seeds", fontsize=10)

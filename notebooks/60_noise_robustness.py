@@ -19,11 +19,11 @@ smoke = False  # True: smoke sizes, seconds per notebook
 seed = 0
 out_dir = "../reports"  # figures and tables.md
 artifacts = "../artifacts"  # corpus, runs and results (gitignored)
-profile = "demo"  # study profile of nortonkit.study.PROFILES: "demo" (reduced) or "full"
+profile = "demo"  # study profile of nortonkit.lab.study.PROFILES: "demo" (reduced) or "full"
 study_dir = None  # where 40, 55 and 60 write the study (None: {artifacts}/study)
 
 # %%
-from nortonkit.reports import environment_report, notebook_paths
+from nortonkit.lab.reports import environment_report, notebook_paths
 
 print(environment_report(device=device))
 paths = notebook_paths(artifacts, out_dir, data_root, checkpoint, dataset, smoke)
@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from nortonkit.study import PROFILES, noise_sweep, summarize
+from nortonkit.lab.study import PROFILES, noise_sweep, summarize
 
 study = PROFILES["smoke" if smoke else profile]
 out = Path(study_dir or f"{artifacts}/study{'-smoke' if smoke else ''}")
@@ -58,7 +58,7 @@ summary.pivot_table(index=["knob", "level", "metric"], columns="method",
 # %%
 import matplotlib.pyplot as plt
 
-from nortonkit.viz import plot_noise_sweep
+from nortonkit.lab.viz import plot_noise_sweep
 
 metrics = ("clip_r1", "paragraph_r1", "align_recall")
 knobs = list(dict.fromkeys(runs["knob"]))
@@ -74,7 +74,7 @@ fig.suptitle(f"mean ± std over {runs['seed'].nunique()} seeds; {source}", fonts
 # Norton against the best other method at each level, by the kit's rule: a difference is real beyond twice the combined std over seeds.
 
 # %%
-from nortonkit.study import noise_verdicts
+from nortonkit.lab.study import noise_verdicts
 
 noise_verdicts(summary)
 

@@ -19,19 +19,19 @@ smoke = False  # True: smoke sizes, seconds per notebook
 seed = 0
 out_dir = "../reports"  # figures and tables.md
 artifacts = "../artifacts"  # corpus, runs and results (gitignored)
-profile = "demo"  # study profile of nortonkit.study.PROFILES: "demo" (reduced) or "full"
+profile = "demo"  # study profile of nortonkit.lab.study.PROFILES: "demo" (reduced) or "full"
 study_dir = None  # where 40, 55 and 60 write the study (None: {artifacts}/study)
 
 # %%
-from nortonkit.reports import environment_report, notebook_paths
+from nortonkit.lab.reports import environment_report, notebook_paths
 
 print(environment_report(device=device))
 paths = notebook_paths(artifacts, out_dir, data_root, checkpoint, dataset, smoke)
 paths
 
 # %%
-from nortonkit.paper import compare_with_paper
-from nortonkit.reports import collect_results
+from nortonkit.lab.paper import compare_with_paper
+from nortonkit.lab.reports import collect_results
 
 results = collect_results(paths.results)
 compared = compare_with_paper(results) if len(results) else results
@@ -42,9 +42,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from nortonkit.reports import write_tables_md
+from nortonkit.lab.reports import write_tables_md
 
-from nortonkit.study import paper_table, summarize
+from nortonkit.lab.study import paper_table, summarize
 
 study = Path(study_dir or f"{artifacts}/study{'-smoke' if smoke else ''}")
 methods = study / "methods_runs.csv"

@@ -8,7 +8,7 @@ import matplotlib
 import pytest
 import torch
 
-from nortonkit.data.synthetic import SyntheticConfig
+from nortonkit.synthetic.corpus import SyntheticConfig
 
 matplotlib.use("Agg")
 

@@ -18,7 +18,19 @@ import numpy as np
 import pytest
 from conftest import tiny_corpus_config as tiny
 
-from nortonkit.config import (
+from nortonkit.synthetic import corpus as syn
+from nortonkit.data.features import load_feature
+from nortonkit.data.howto100m import ShardedFeatures, write_feature_shards
+from nortonkit.data.layout import DataRoot
+from nortonkit.io import load_npy
+from nortonkit.lab.evaluate import check_data_root
+from nortonkit.synthetic.corpus import (
+    CorpusMismatchError,
+    SyntheticConfig,
+    generate_corpus,
+    load_manifest,
+)
+from nortonkit.train.config import (
     DataConfig,
     LossConfig,
     OptimConfig,
@@ -27,20 +39,8 @@ from nortonkit.config import (
     config_from_dict,
     load_config,
 )
-from nortonkit.data import synthetic as syn
-from nortonkit.data.features import load_feature
-from nortonkit.data.howto100m import ShardedFeatures, write_feature_shards
-from nortonkit.data.layout import DataRoot
-from nortonkit.data.synthetic import (
-    CorpusMismatchError,
-    SyntheticConfig,
-    generate_corpus,
-    load_manifest,
-)
-from nortonkit.evaluate import check_data_root
-from nortonkit.io import load_npy
-from nortonkit.presets import preset_names
-from nortonkit.train import fit, prepare_synthetic_corpus
+from nortonkit.train.loop import fit, prepare_synthetic_corpus
+from nortonkit.train.presets import preset_names
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "nortonkit" / "configs").glob("*.yaml"))
@@ -292,7 +292,7 @@ def test_the_numeric_fields_are_found():
 
 
 def test_training_cli_reports_the_key_not_a_traceback(capsys):
-    from nortonkit.train import main
+    from nortonkit.train.cli import main
 
     with pytest.raises(SystemExit) as info:
         main(["--config", str(REPO / "nortonkit" / "configs" / "tiny_synthetic.yaml"),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nortonkit.config import (
+from nortonkit.train.config import (
     LossConfig,
     TrainConfig,
     config_from_dict,
@@ -16,7 +16,14 @@ from nortonkit.config import (
     load_config,
     parse_overrides,
 )
-from nortonkit.presets import ABLATIONS, LOSS_PRESETS, OFFICIAL, PAPER, preset_names, preset_values
+from nortonkit.train.presets import (
+    ABLATIONS,
+    LOSS_PRESETS,
+    OFFICIAL,
+    PAPER,
+    preset_names,
+    preset_values,
+)
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "nortonkit" / "configs"
 

@@ -15,16 +15,16 @@ import torch
 
 from nortonkit.checkpoint import checkpoint_hash, save_checkpoint
 from nortonkit.data.layout import DataRoot
-from nortonkit.data.synthetic import ensure_corpus
 from nortonkit.data.text import encode_texts, load_tokenizer
 from nortonkit.encoders import DualEncoder, EncoderConfig, EncoderOutput
-from nortonkit.evaluate import COLUMNS, TASKS, main, run_task, save_results
-from nortonkit.evaluate_tasks import (
+from nortonkit.eval.tasks import (
     eval_youcook_clip,
     eval_youcook_paragraph,
     pad_groups,
     paragraph_scores,
 )
+from nortonkit.lab.evaluate import COLUMNS, TASKS, main, run_task, save_results
+from nortonkit.synthetic.corpus import ensure_corpus
 
 DIM = 32
 

@@ -7,8 +7,7 @@ import json
 import pytest
 import torch
 
-from nortonkit.data.synthetic import NoiseConfig, ensure_corpus, synthetic_example
-from nortonkit.explore import (
+from nortonkit.lab.explore import (
     AlignmentExample,
     example_from_data_root,
     example_from_synthetic,
@@ -16,6 +15,7 @@ from nortonkit.explore import (
     explorer_examples,
     grid_clips,
 )
+from nortonkit.synthetic.corpus import NoiseConfig, ensure_corpus, synthetic_example
 
 
 def _example(sim: torch.Tensor, truth=None, anchors=None) -> AlignmentExample:

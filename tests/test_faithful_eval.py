@@ -24,16 +24,8 @@ from nortonkit.data.coin import load_coin
 from nortonkit.data.htm_align import active_text_windows, load_htm_align, pad_windows
 from nortonkit.data.layout import DataRoot
 from nortonkit.data.msrvtt import load_msrvtt_qa
-from nortonkit.data.synthetic import ensure_corpus
 from nortonkit.encoders import DualEncoder, EncoderConfig, EncoderOutput
-from nortonkit.evaluate import TASKS, finetune_schedule, main, resolve_dataset
-from nortonkit.evaluate_finetune import (
-    FINETUNE_SCHEDULES,
-    epoch_batches,
-    finetune,
-    resolve_schedule,
-)
-from nortonkit.evaluate_tasks import (
+from nortonkit.eval.tasks import (
     MEASURES,
     aligned_bucket_value,
     coin_zero_shot_logits,
@@ -45,7 +37,15 @@ from nortonkit.evaluate_tasks import (
     qa_scores,
     text_token_budget,
 )
-from nortonkit.train import polynomial_decay_lr
+from nortonkit.lab.evaluate import TASKS, finetune_schedule, main, resolve_dataset
+from nortonkit.lab.finetune import (
+    FINETUNE_SCHEDULES,
+    epoch_batches,
+    finetune,
+    resolve_schedule,
+)
+from nortonkit.synthetic.corpus import ensure_corpus
+from nortonkit.train.schedule import polynomial_decay_lr
 from nortonkit.transport import bucket_sinkhorn
 
 DIM = 16

@@ -463,9 +463,9 @@ def test_norton_loss_combines_both_terms(generator):
 @pytest.mark.parametrize("preset", ["norton-official", "I-official", "G-official", "B-official"])
 def test_norton_loss_is_the_official_training_objective(generator, preset):
     """norton_loss == train.loss_terms under the official family, on the same outputs."""
-    from nortonkit.config import config_from_dict
     from nortonkit.encoders import DualEncoder, DualEncoderOutput, EncoderOutput
-    from nortonkit.train import loss_terms
+    from nortonkit.train.config import config_from_dict
+    from nortonkit.train.objective import loss_terms
 
     b, k = 16, 4
     vt = torch.randn(b, 6, 8, generator=generator)
@@ -495,9 +495,9 @@ def test_norton_loss_is_the_official_training_objective(generator, preset):
 
 def test_norton_loss_is_not_the_paper_objective(generator):
     """The paper family (cosine L_clip with tau, exact Eq. 5) is a different objective."""
-    from nortonkit.config import config_from_dict
     from nortonkit.encoders import DualEncoder, DualEncoderOutput, EncoderOutput
-    from nortonkit.train import loss_terms
+    from nortonkit.train.config import config_from_dict
+    from nortonkit.train.objective import loss_terms
 
     ve, te, vt, vm, tt, tm = _encoder_outputs(generator, b=16)
     cfg = config_from_dict({"preset": "norton", "model": {"preset": "tiny"},

@@ -22,7 +22,7 @@ import jupytext
 import nbformat
 import pytest
 
-from nortonkit.reports import NOTEBOOK_ORDER, ordered_notebooks, run_notebooks
+from nortonkit.lab.reports import NOTEBOOK_ORDER, ordered_notebooks, run_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 NB_DIR = ROOT / "notebooks"

@@ -7,7 +7,13 @@ import math
 import pandas as pd
 import pytest
 
-from nortonkit.paper import TABLE_KEYS, compare_with_paper, paper_rows, paper_table, paper_tables
+from nortonkit.lab.paper import (
+    TABLE_KEYS,
+    compare_with_paper,
+    paper_rows,
+    paper_table,
+    paper_tables,
+)
 
 
 def test_every_norton_table_is_shipped_with_sources():

@@ -9,8 +9,8 @@ import nbformat
 import pandas as pd
 import pytest
 
-from nortonkit import demo
-from nortonkit.reports import (
+from nortonkit.lab import demo
+from nortonkit.lab.reports import (
     collect_results,
     environment_report,
     notebook_paths,
@@ -76,7 +76,7 @@ def test_tables_md_sets_the_paper_beside_ours_only_on_real_data(tmp_path):
 
 
 def test_paper_bars_filters():
-    from nortonkit.paper import compare_with_paper
+    from nortonkit.lab.paper import compare_with_paper
 
     ours, paper = paper_bars(compare_with_paper(_rows()), table="T1")
     assert ours == {"R@1": 12.5} and paper == {"R@1": 88.7}

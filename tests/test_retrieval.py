@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from nortonkit.retrieval import (
+from nortonkit.train.retrieval import (
     RetrievalBatches,
     build_ivf_index,
     pad_batches,

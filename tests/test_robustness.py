@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import torch
 
-from nortonkit.baselines import sequence_scores
 from nortonkit.encoders import EncoderOutput
-from nortonkit.robustness import clip_r1, htm_align_recall, paragraph_r1
+from nortonkit.lab.baselines import sequence_scores
+from nortonkit.lab.robustness import clip_r1, htm_align_recall, paragraph_r1
 
 
 def test_clip_r1_counts_ties_against_the_query():

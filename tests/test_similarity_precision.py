@@ -11,7 +11,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nortonkit.config import config_from_dict
 from nortonkit.encoders import DualEncoder
 from nortonkit.similarity import (
     directional_lse_similarity,
@@ -19,7 +18,8 @@ from nortonkit.similarity import (
     official_fused_similarity,
     token_lse_similarity,
 )
-from nortonkit.train import NortonObjective
+from nortonkit.train.config import config_from_dict
+from nortonkit.train.objective import NortonObjective
 from nortonkit.transport import bucket_sinkhorn, sinkhorn
 
 TOL = {"bf16": (1e-2, 1e-2, 5e-2), "fp16": (2e-3, 2e-3, 1e-2)}  # value, loss, gradient

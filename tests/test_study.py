@@ -7,9 +7,8 @@ import pytest
 import torch
 
 from nortonkit.checkpoint import load_checkpoint
-from nortonkit.data.synthetic import ensure_corpus
-from nortonkit.demo import write_summary
-from nortonkit.study import (
+from nortonkit.lab.demo import write_summary
+from nortonkit.lab.study import (
     PROFILES,
     ensure_stage1,
     orderings,
@@ -21,6 +20,7 @@ from nortonkit.study import (
     verdict,
     write_json,
 )
+from nortonkit.synthetic.corpus import ensure_corpus
 
 
 @pytest.fixture(scope="module")
@@ -121,8 +121,8 @@ def test_summary_json_schema(tmp_path):
 
 
 def test_noise_sweep_post_trains_from_stage1_on_a_corpus_of_that_noise(stage1):
-    from nortonkit.data.synthetic import load_manifest
-    from nortonkit.study import noise_sweep
+    from nortonkit.lab.study import noise_sweep
+    from nortonkit.synthetic.corpus import load_manifest
 
     _, ckpt, d = stage1
     runs = noise_sweep(ckpt, d / "noise", {"irrelevant_rate": (0.8,)}, ("norton",), (0,),

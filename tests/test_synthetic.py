@@ -18,9 +18,10 @@ import pytest
 import torch
 from conftest import tiny_corpus_config as tiny
 
-from nortonkit.data import synthetic as syn
+from nortonkit.synthetic import corpus as syn
 from nortonkit.data.layout import CAPTION_PREFIX, DataRoot
-from nortonkit.data.synthetic import (
+from nortonkit.io import safe_pickle_load
+from nortonkit.synthetic.corpus import (
     NoiseConfig,
     SyntheticConfig,
     build_world,
@@ -30,7 +31,6 @@ from nortonkit.data.synthetic import (
     load_manifest,
     synthetic_example,
 )
-from nortonkit.io import safe_pickle_load
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -559,7 +559,7 @@ def test_default_size_generates_within_a_minute(tmp_path):
 
 _MEMORY_SCRIPT = textwrap.dedent("""
     import resource, sys, tempfile
-    from nortonkit.data.synthetic import SyntheticConfig, generate_corpus
+    from nortonkit.synthetic.corpus import SyntheticConfig, generate_corpus
     cfg = SyntheticConfig.preset("smoke", how2_train=int(sys.argv[1]), how2_val=2,
         how2_shard_size=32, how2_min_duration_s=200, how2_max_duration_s=240, youcook_val=5,
         youcook_train=1, msrvtt_test=5, msrvtt_train=2, msrvtt_captions=2, coin_videos=8,

@@ -13,10 +13,7 @@ import pytest
 import torch
 
 from nortonkit.checkpoint import load_checkpoint
-from nortonkit.config import config_from_dict
-from nortonkit.distributed import cleanup_distributed, init_distributed
 from nortonkit.encoders import DualEncoder, EncoderConfig, trainable_parameters
-from nortonkit.presets import preset_names
 from nortonkit.train import (
     NortonObjective,
     PolynomialDecaySchedule,
@@ -28,6 +25,9 @@ from nortonkit.train import (
     train_step,
     wrap_ddp,
 )
+from nortonkit.train.config import config_from_dict
+from nortonkit.train.distributed import cleanup_distributed, init_distributed
+from nortonkit.train.presets import preset_names
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,7 +113,7 @@ def ddp_worker(out: Path, corpus: Path) -> None:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    from nortonkit.data.synthetic import ensure_corpus
+    from nortonkit.synthetic.corpus import ensure_corpus
 
     return ensure_corpus(tmp_path_factory.mktemp("corpus") / "smoke", "smoke").root
 
@@ -366,7 +366,7 @@ def test_resume_after_a_kill_gives_the_uninterrupted_weights(corpus, tmp_path):
 def test_cli_trains_and_writes_a_loadable_checkpoint(corpus, tmp_path, capsys):
     path = tmp_path / "cli.yaml"
     cfg = tiny_config(corpus, tmp_path / "cli")
-    from nortonkit.config import dump_config
+    from nortonkit.train.config import dump_config
 
     dump_config(cfg, path)
     assert main(["--config", str(path), "train.max_steps=2", "retrieval.mode=off",
@@ -387,8 +387,8 @@ def test_cli_trains_and_writes_a_loadable_checkpoint(corpus, tmp_path, capsys):
 
 def test_loader_deals_batches_to_workers_without_duplicates(corpus, tmp_path):
     from nortonkit.data.howto100m import plan_batches
-    from nortonkit.retrieval import pad_batches
-    from nortonkit.train import _loader, _open_split
+    from nortonkit.train.loop import _loader, _open_split
+    from nortonkit.train.retrieval import pad_batches
 
     cfg = tiny_config(corpus, tmp_path)
     split = _open_split(cfg, "train", seed=0)
@@ -417,7 +417,7 @@ def test_training_lowers_the_loss_and_raises_retrieval(tmp_path):
     videos) with lighter noise than the default (so that a one-minute run learns more than
     chance): the loss falls and the held-out caption -> clip R@1 (raw dot product, 32 clips per
     pool, chance 1/32) at least doubles."""
-    from nortonkit.data.synthetic import NoiseConfig, SyntheticConfig, generate_corpus
+    from nortonkit.synthetic.corpus import NoiseConfig, SyntheticConfig, generate_corpus
 
     noise = NoiseConfig(irrelevant_rate=0.2, async_rate=0.2, frame_noise=1.0,
                         filler_words_mean=0.5, context_rate=0.1)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from nortonkit import viz
+from nortonkit.lab import viz
 
 
 @pytest.fixture(autouse=True)

@@ -6,8 +6,8 @@ import ipywidgets as W
 import pytest
 import torch
 
-from nortonkit.explore import AlignmentExample, explorer_examples
-from nortonkit.widgets import (
+from nortonkit.lab.explore import AlignmentExample, explorer_examples
+from nortonkit.lab.widgets import (
     AGREEMENT_CLASS,
     PLAN_IMAGE_CLASS,
     AlignmentExplorer,

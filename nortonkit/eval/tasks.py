@@ -2,7 +2,7 @@ r"""Zero-shot evaluators of Norton's tables: encoding, sequence scores, retrieva
 
 Each ``eval_*`` function takes a model, a :class:`~nortonkit.data.layout.DataRoot` and plain
 keyword options and returns a list of result rows (dicts) with the columns of
-:data:`nortonkit.evaluate.COLUMNS`; :func:`nortonkit.evaluate.run_task` adds the labels and
+:data:`nortonkit.lab.evaluate.COLUMNS`; :func:`nortonkit.lab.evaluate.run_task` adds the labels and
 builds the DataFrame. Every number is a percentage (recalls, accuracies) except median ranks,
 AUC (percent too) and times.
 
@@ -34,11 +34,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import compat
-from .alignment import cap_avg, dtw, otam
-from .data.text import encode_texts, load_tokenizer
-from .encoders import DualEncoder
-from .metrics import (
+from .. import compat
+from ..alignment import cap_avg, dtw, otam
+from ..data.text import encode_texts, load_tokenizer
+from ..encoders import DualEncoder
+from ..metrics import (
     alignment_recall,
     choice_accuracy,
     frame_accuracy,
@@ -46,8 +46,8 @@ from .metrics import (
     retrieval_metrics,
     roc_auc,
 )
-from .transport import bucket_sinkhorn, bucket_value_from_quantile, sinkhorn
-from .validation import (
+from ..transport import bucket_sinkhorn, bucket_value_from_quantile, sinkhorn
+from ..validation import (
     check_choice,
     check_finite,
     check_int_at_least,
@@ -351,7 +351,7 @@ def paragraph_scores(
     bucket_marginals, bucket_renormalize : the bucket's marginals and the rescaling of each kept
         plan to mass ``r``. Default: the official ``D(i, j)`` (SuperGlue marginals, plans
         renormalised, ``docs/protocols.md`` §2.3.9-11, D5-D6); ``"uniform"`` and False give the
-        paper family's plan (:mod:`nortonkit.presets`).
+        paper family's plan (:mod:`nortonkit.train.presets`).
 
     Returns
     -------
@@ -572,7 +572,7 @@ def eval_youcook_paragraph(
 
     Examples
     --------
-    >>> from nortonkit.data.synthetic import ensure_corpus
+    >>> from nortonkit.synthetic.corpus import ensure_corpus
     >>> from nortonkit.encoders import EncoderConfig
     >>> import tempfile
     >>> root = ensure_corpus(tempfile.mkdtemp(), "smoke")
@@ -582,7 +582,7 @@ def eval_youcook_paragraph(
     >>> sorted({(r["table"], r["measure"], r["variant"]) for r in rows})[0]
     ('T1', 'DTW', 'corrected')
     """
-    from .data.youcook import load_youcook_full_videos, load_youcook_paragraphs
+    from ..data.youcook import load_youcook_full_videos, load_youcook_paragraphs
 
     for s in settings:
         check_choice("settings", s, ("bg_removed", "bg_kept"))
@@ -656,7 +656,7 @@ def _clip_scores(model: DualEncoder, clips: Any, device: str, batch_size: int) -
 def eval_youcook_clip(model: DualEncoder, root: Any, device: str = "cpu",
                       batch_size: int = 256) -> list[dict]:
     """Norton Table 3: YouCookII clip-caption (text-to-video) retrieval, zero-shot."""
-    from .data.youcook import load_youcook_clips
+    from ..data.youcook import load_youcook_clips
 
     clips = load_youcook_clips(root, expected_dim=model.config.video_feature_dim)
     rows = retrieval_rows(_clip_scores(model, clips, device, batch_size))
@@ -666,7 +666,7 @@ def eval_youcook_clip(model: DualEncoder, root: Any, device: str = "cpu",
 def eval_msrvtt_retrieval(model: DualEncoder, root: Any, device: str = "cpu",
                           batch_size: int = 256, setting: str = "zero-shot") -> list[dict]:
     """Norton Table 5: MSR-VTT text-to-video retrieval on the 1k-A test set."""
-    from .data.msrvtt import load_msrvtt_test
+    from ..data.msrvtt import load_msrvtt_test
 
     clips = load_msrvtt_test(root, expected_dim=model.config.video_feature_dim)
     rows = retrieval_rows(_clip_scores(model, clips, device, batch_size))
@@ -713,7 +713,7 @@ def eval_msrvtt_qa(model: DualEncoder, root: Any, device: str = "cpu", batch_siz
     ``max_tokens`` None: :func:`text_token_budget` of ``max_video_len``, i.e. 77 tokens per
     candidate with the official 16 s (``docs/protocols.md`` §7.6).
     """
-    from .data.msrvtt import load_msrvtt_qa
+    from ..data.msrvtt import load_msrvtt_qa
 
     if max_tokens is None:
         max_tokens = text_token_budget(max_video_len)
@@ -799,7 +799,7 @@ def eval_coin_zero_shot(model: DualEncoder, root: Any, device: str = "cpu",
     encoder runs without CLS attention (``cls_attend=False``), as the official zero-shot path
     does (:func:`coin_zero_shot_logits`).
     """
-    from .data.coin import load_coin
+    from ..data.coin import load_coin
 
     coin = load_coin(root, subset="testing", expected_dim=model.config.video_feature_dim)
     if len(coin) == 0:
@@ -873,7 +873,7 @@ def htm_align_scores(model: DualEncoder, video: Any, device: str = "cpu",
 
 def eval_htm_align(model: DualEncoder, root: Any, device: str = "cpu") -> list[dict]:
     """Norton Table 9: HTM-Align alignment recall (micro-average) and ROC AUC."""
-    from .data.htm_align import load_htm_align
+    from ..data.htm_align import load_htm_align
 
     data = load_htm_align(root, expected_dim=model.config.video_feature_dim)
     tok = load_tokenizer()

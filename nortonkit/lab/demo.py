@@ -1,4 +1,4 @@
-"""``python -m nortonkit.demo``: run the ordered notebooks with papermill (``make demo``).
+"""``python -m nortonkit.lab.demo``: run the ordered notebooks with papermill (``make demo``).
 
 With no arguments every notebook runs on the default-size synthetic corpus on the CPU and
 writes the executed notebooks, ``tables.md`` and the figures to ``reports/`` (artifacts:
@@ -7,8 +7,8 @@ root, a checkpoint and the device as papermill parameters; nothing else changes.
 
 Examples
 --------
-``python -m nortonkit.demo --smoke``: every notebook in seconds;
-``python -m nortonkit.demo --dataset real --data-root /data/norton --checkpoint ckpt --device
+``python -m nortonkit.lab.demo --smoke``: every notebook in seconds;
+``python -m nortonkit.lab.demo --dataset real --data-root /data/norton --checkpoint ckpt --device
 cuda``: the same notebooks at full size.
 """
 
@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from .io import atomic_write
+from ..io import atomic_write
 from .reports import NOTEBOOK_DIR, ordered_notebooks, run_notebooks
 from .study import (
     gap_closed,
@@ -49,7 +49,7 @@ def write_summary(study_dir: str | os.PathLike, path: str | os.PathLike,
     """``summary.json`` from the study folder that notebooks 40 and 55 wrote (None if absent).
 
     Reads ``references.json`` (baselines, stage 1), ``methods_runs.csv`` and
-    ``alignment_accuracy.json``; see :func:`nortonkit.study.summary_json` for the layout.
+    ``alignment_accuracy.json``; see :func:`nortonkit.lab.study.summary_json` for the layout.
     """
     d = Path(study_dir)
     need = [d / "references.json", d / "methods_runs.csv", d / "alignment_accuracy.json"]
@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     >>> build_parser().parse_args(["--smoke"]).smoke
     True
     """
-    p = argparse.ArgumentParser(prog="python -m nortonkit.demo",
+    p = argparse.ArgumentParser(prog="python -m nortonkit.lab.demo",
                                 description="Run nortonkit's ordered notebooks with papermill.")
     p.add_argument("--smoke", action="store_true", help="smoke sizes: seconds per notebook")
     p.add_argument("--data-root", default=None, help="real data root (implies --dataset real)")
@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", default="reports", help="executed notebooks, figures, tables")
     p.add_argument("--artifacts", default="artifacts", help="corpus, runs and results")
     p.add_argument("--profile", default="demo", choices=("demo", "full"),
-                   help="study profile of nortonkit.study.PROFILES (make study: full)")
+                   help="study profile of nortonkit.lab.study.PROFILES (make study: full)")
     p.add_argument("--study-dir", default=None,
                    help="where the study writes (default: {artifacts}/study; make study: "
                         "results)")

@@ -9,7 +9,7 @@
   when its most similar second, averaged over the 32 s / 8 s sliding windows that see it,
   falls inside its true segment.
 
-:mod:`nortonkit.study` scores every post-trained model of the two-stage recipe and of the
+:mod:`nortonkit.lab.study` scores every post-trained model of the two-stage recipe and of the
 noise sweep with it.
 """
 
@@ -24,9 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import metrics
+from .. import metrics
+from ..metrics import recall_at_k
 from .baselines import sequence_scores
-from .metrics import recall_at_k
 
 __all__ = ["METRICS", "evaluate_encoder", "clip_r1", "paragraph_r1", "htm_align_recall",
            "encode_clips"]
@@ -89,7 +89,7 @@ def paragraph_r1(text: Tensor, video: Tensor, blocks: Sequence[Tensor]) -> float
     Norton Table 1 (DTW row): a paragraph is retrieved when the block-scaled DTW over its
     captions and the candidate's clips is lowest for its own video. The protocol is exactly that
     of the linear baselines this number is compared with
-    (:func:`nortonkit.baselines.sequence_scores`: cost ``1 - cos``, DTW scaled by
+    (:func:`nortonkit.lab.baselines.sequence_scores`: cost ``1 - cos``, DTW scaled by
     ``1 / (rows * cols)`` as the official metric scales its blocks, docs/protocols.md §7.3).
 
     Examples
@@ -180,9 +180,9 @@ def evaluate_encoder(model: Any, data_root: str | Path) -> dict[str, float]:
     Norton Tables 1, 3 and 9 in miniature; see :func:`clip_r1`, :func:`paragraph_r1`,
     :func:`htm_align_recall`.
     """
-    from .data.htm_align import load_htm_align
-    from .data.text import encode_texts, load_tokenizer
-    from .data.youcook import load_youcook_paragraphs
+    from ..data.htm_align import load_htm_align
+    from ..data.text import encode_texts, load_tokenizer
+    from ..data.youcook import load_youcook_paragraphs
 
     model.eval()
     tok = load_tokenizer()

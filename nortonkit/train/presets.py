@@ -2,7 +2,7 @@
 
 A preset is a partial configuration (``loss.*`` and the model's ``trainable``,
 ``seq_logit_scale_learnable`` and ``clip_logit_scale``) that
-:func:`nortonkit.config.load_config` merges *under* the user's file: keys written in the file
+:func:`nortonkit.train.config.load_config` merges *under* the user's file: keys written in the file
 win. ``preset: norton`` in a YAML file, or ``preset=norton-official`` on the command line,
 selects one.
 

@@ -5,13 +5,13 @@ Given the frame tokens of ``M`` clips and the word tokens of ``N`` captions of o
 DTW path, the vanilla entropic OT plan (Eq. 2-3) and Norton's plan with the alignable prompt
 bucket (Eq. 6), the mass each clip and caption sends to the bucket, and agreement with the
 ground truth where it is known (:func:`nortonkit.alignment_metrics.alignment_metrics`, the
-same metric as the transport-accuracy study). ``nortonkit.widgets`` only wires sliders to
-this function and ``nortonkit.viz`` draws the result, so tests and papermill drive the same
+same metric as the transport-accuracy study). ``nortonkit.lab.widgets`` only wires sliders to
+this function and ``nortonkit.lab.viz`` draws the result, so tests and papermill drive the same
 code headlessly.
 
 Examples come from three places:
 
-* :func:`example_from_synthetic`: a video of :func:`nortonkit.data.synthetic.synthetic_example`,
+* :func:`example_from_synthetic`: a video of :func:`nortonkit.synthetic.corpus.synthetic_example`,
   cut into one clip around each caption's ASR timestamps (as in pre-training), so the
   "originally aligned pairs" that set the bucket value are the diagonal ``(i, i)``;
 * :func:`example_from_data_root`: an HTM-Align video of a data root (the synthetic corpus or a
@@ -35,12 +35,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .alignment import dtw
-from .alignment_metrics import alignment_metrics
-from .masking import pad_sequences
-from .similarity import token_lse_similarity
-from .transport import bucket_sinkhorn, bucket_value_from_quantile, sinkhorn
-from .validation import (
+from ..alignment import dtw
+from ..alignment_metrics import alignment_metrics
+from ..masking import pad_sequences
+from ..similarity import token_lse_similarity
+from ..transport import bucket_sinkhorn, bucket_value_from_quantile, sinkhorn
+from ..validation import (
     check_choice,
     check_finite,
     check_int_at_least,
@@ -371,11 +371,11 @@ def _oracle_caption_tokens(caption_features: Tensor) -> list[Tensor]:
 
 def example_from_synthetic(example, word_tokens: list[Tensor] | None = None,
                            max_clip_len: int = 16) -> AlignmentExample:
-    """An :class:`AlignmentExample` from :func:`nortonkit.data.synthetic.synthetic_example`.
+    """An :class:`AlignmentExample` from :func:`nortonkit.synthetic.corpus.synthetic_example`.
 
     Parameters
     ----------
-    example : a :class:`nortonkit.data.synthetic.SyntheticExample` with ``N`` captions.
+    example : a :class:`nortonkit.synthetic.corpus.SyntheticExample` with ``N`` captions.
     word_tokens : ``N`` tensors of shape (T_j, D), e.g. from a trained text encoder; default the
         generator's oracle sentence embedding as a single token (chatter, which the oracle maps
         to zero, gets a fixed random direction).
@@ -396,7 +396,7 @@ def example_from_synthetic(example, word_tokens: list[Tensor] | None = None,
 
     Examples
     --------
-    >>> from nortonkit.data.synthetic import synthetic_example
+    >>> from nortonkit.synthetic.corpus import synthetic_example
     >>> ex = example_from_synthetic(synthetic_example(seed=0, n_steps=3))
     >>> ex.clip_tokens.shape[0] == ex.caption_tokens.shape[0] == len(ex.caption_labels)
     True
@@ -480,7 +480,7 @@ def example_from_encoder(model, features: np.ndarray | Tensor, caption_spans: Te
 
 @lru_cache(maxsize=2)
 def _oracle_world(config_json: str):
-    from .data.synthetic import NoiseConfig, SyntheticConfig, build_world
+    from ..synthetic.corpus import NoiseConfig, SyntheticConfig, build_world
 
     cfg = json.loads(config_json)
     cfg["noise"] = NoiseConfig(**cfg.get("noise", {}))
@@ -488,8 +488,8 @@ def _oracle_world(config_json: str):
 
 
 def _load_model(checkpoint: Any):
-    from .checkpoint import load_any_checkpoint
-    from .encoders import DualEncoder
+    from ..checkpoint import load_any_checkpoint
+    from ..encoders import DualEncoder
 
     if isinstance(checkpoint, DualEncoder):
         return checkpoint
@@ -543,16 +543,16 @@ def example_from_data_root(
     Examples
     --------
     >>> import tempfile
-    >>> from nortonkit.data.synthetic import ensure_corpus
+    >>> from nortonkit.synthetic.corpus import ensure_corpus
     >>> root = ensure_corpus(tempfile.mkdtemp(), "smoke")
     >>> vid = sorted(json.loads(root.htm_align_json.read_text()))[0]
     >>> ex = example_from_data_root(root, vid, window_s=48)
     >>> ex.clip_labels[:2], ex.truth.shape[0]
     (['0-8 s', '8-16 s'], 6)
     """
-    from .data.htm_align import load_htm_align
-    from .data.layout import DataRoot
-    from .data.synthetic import load_manifest
+    from ..data.htm_align import load_htm_align
+    from ..data.layout import DataRoot
+    from ..synthetic.corpus import load_manifest
 
     root = data_root if isinstance(data_root, DataRoot) else DataRoot(data_root)
     videos = load_htm_align(root, on_missing="skip")
@@ -584,7 +584,7 @@ def example_from_data_root(
     irrelevant = ~video.alignable[keep].bool()  # (N,)
     title = f"{video_id} ({lo}-{hi} s)"
     if checkpoint is not None:
-        from .data.text import load_tokenizer
+        from ..data.text import load_tokenizer
 
         tok = load_tokenizer() if tokenizer is None else tokenizer
         return example_from_encoder(_load_model(checkpoint), feats, spans[keep], texts, tok,
@@ -671,7 +671,7 @@ def explorer_examples(
         kinds = _SYNTHETIC_KINDS[:2] if smoke else _SYNTHETIC_KINDS
         return {f"synthetic {seed}: {name}": _synthetic_builder(seed, name, n_steps, noise)
                 for name, n_steps, noise in kinds}
-    from .data.htm_align import load_htm_align
+    from ..data.htm_align import load_htm_align
 
     ids = load_htm_align(data_root, on_missing="skip").video_ids
     limit = 2 if smoke else max_videos
@@ -690,7 +690,7 @@ def explorer_examples(
 def _synthetic_builder(seed: int, name: str, n_steps: int,
                        noise: dict[str, float]) -> Callable[[], AlignmentExample]:
     def build() -> AlignmentExample:
-        from .data.synthetic import NoiseConfig, synthetic_example
+        from ..synthetic.corpus import NoiseConfig, synthetic_example
 
         ex = example_from_synthetic(synthetic_example(seed=seed, n_steps=n_steps,
                                                       noise=NoiseConfig(**noise)))

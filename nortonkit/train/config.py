@@ -2,7 +2,7 @@
 
 A run is described by one :class:`TrainConfig` holding five sections::
 
-    preset: norton            # nortonkit.presets: fills loss.* and the model's trainable/tau keys
+    preset: norton            # nortonkit.train.presets: fills loss.*, model trainable/tau keys
     model:     {...}          # nortonkit.encoders.EncoderConfig fields
     loss:      {...}          # LossConfig: Eq. 1-8 hyper-parameters
     optim:     {...}          # OptimConfig: Adam, warm-up + polynomial decay, clipping
@@ -49,7 +49,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class LossConfig:
-    """Loss hyper-parameters (Norton Eq. 1-8); the presets of :mod:`nortonkit.presets` fill them.
+    """Loss hyper-parameters (Norton Eq. 1-8), filled by :mod:`nortonkit.train.presets`.
 
     Defaults are the paper's method as nortonkit implements it (the ``norton`` preset). The
     temperatures are parameters of the model (``model.seq_logit_scale_learnable``,
@@ -128,7 +128,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class RetrievalConfig:
-    """Retrieval-augmented hard-negative batches (nortonkit.retrieval)."""
+    """Retrieval-augmented hard-negative batches (nortonkit.train.retrieval)."""
 
     mode: Literal["off", "fixed", "videoclip"] = "fixed"  # "off": shuffled list chunks
     start_epoch: int = 1  # first epoch (1-based) whose batches come from retrieval
@@ -167,7 +167,7 @@ class RunConfig:
 class TrainConfig:
     """A complete, resolved training run (see the module docstring for the YAML layout)."""
 
-    preset: str = "norton"  # name in nortonkit.presets.LOSS_PRESETS
+    preset: str = "norton"  # name in nortonkit.train.presets.LOSS_PRESETS
     model: Any = None  # nortonkit.encoders.EncoderConfig (filled by load_config)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -186,7 +186,7 @@ _SECTIONS: dict[str, type] = {
 
 
 def _model_class() -> type:
-    from .encoders import EncoderConfig  # lazy: keeps `import nortonkit.config` light
+    from ..encoders import EncoderConfig  # lazy: keeps `import nortonkit.train.config` light
 
     return EncoderConfig
 
@@ -295,7 +295,7 @@ def _build(cls: type, values: Mapping[str, Any], where: str) -> Any:
 
 
 # Local checks with the messages of nortonkit.validation, which imports torch: importing
-# nortonkit.config stays light.
+# nortonkit.train.config stays light.
 
 
 def _is_number(value: Any) -> bool:
@@ -644,7 +644,7 @@ def dump_config(config: TrainConfig, path: str | os.PathLike) -> Path:
     """
     import yaml
 
-    from .io import atomic_write
+    from ..io import atomic_write
 
     path = Path(path)
     text = yaml.safe_dump(config_to_dict(config), sort_keys=False, default_flow_style=None)

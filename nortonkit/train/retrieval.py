@@ -34,7 +34,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 from torch import Tensor
 
-from .validation import check_choice, check_int_at_least, check_tensor
+from ..validation import check_choice, check_int_at_least, check_tensor
 
 __all__ = [
     "RetrievalBatches",

@@ -32,13 +32,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .alignment import dtw, otam
-from .data.howto100m import ShardedFeatures
-from .data.layout import DataRoot
-from .data.synthetic import SyntheticConfig, build_world, load_ground_truth
-from .data.text import load_tokenizer, tokenize
-from .io import load_npy, safe_pickle_load
-from .validation import check_int_at_least, check_positive
+from ..alignment import dtw, otam
+from ..data.howto100m import ShardedFeatures
+from ..data.layout import DataRoot
+from ..data.text import load_tokenizer, tokenize
+from ..io import load_npy, safe_pickle_load
+from ..synthetic.corpus import SyntheticConfig, build_world, load_ground_truth
+from ..validation import check_int_at_least, check_positive
 
 __all__ = ["METHODS", "WINDOW", "Encoders", "recall_at", "sequence_scores", "youcook",
            "youcook_baselines", "train_linear_infonce"]
@@ -66,7 +66,7 @@ class Encoders:
     ----------
     root : the corpus.
     seed : seed of the linear InfoNCE model's initialisation and batches.
-    config : the corpus's :class:`~nortonkit.data.synthetic.SyntheticConfig` (its world gives
+    config : the corpus's :class:`~nortonkit.synthetic.corpus.SyntheticConfig` (its world gives
         the oracle).
     infonce_steps : updates of the linear InfoNCE model (batch 128).
     """
@@ -329,7 +329,7 @@ def youcook_baselines(root: DataRoot | str | os.PathLike, size: str = "default",
     """``{"youcook_clip_r1" | "youcook_paragraph_dtw_r1": {method: percent}}`` for the summary.
 
     >>> import tempfile
-    >>> from nortonkit.data.synthetic import ensure_corpus
+    >>> from nortonkit.synthetic.corpus import ensure_corpus
     >>> root = ensure_corpus(tempfile.mkdtemp(), "smoke")
     >>> out = youcook_baselines(root, "smoke", infonce_steps=5)
     >>> sorted(out), sorted(out["youcook_clip_r1"]) == sorted(METHODS)

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
-from .io import atomic_write
+from ..io import atomic_write
 from .study import stage1_config
 
 __all__ = [
@@ -40,7 +40,7 @@ __all__ = [
     "pretrain_config",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 
 #: The ordered set run by ``make demo`` (a notebook absent from the checkout is skipped).
@@ -295,7 +295,7 @@ def pretrain_config(paths: NotebookPaths, smoke: bool = False, seed: int = 0,
 
     Returns
     -------
-    nortonkit.config.TrainConfig
+    nortonkit.train.config.TrainConfig
 
     Examples
     --------
@@ -372,7 +372,7 @@ def tables_markdown(results: Any, title: str | None = None, dataset: str = "synt
     title : heading (default says which data the numbers are on).
     dataset : ``"synthetic"``: our numbers only (they are measured on other data than the
         paper's and are not comparable); ``"real"``: the paper's row of each table
-        (:func:`nortonkit.paper.compare_with_paper`) under ours, with the same columns.
+        (:func:`nortonkit.lab.paper.compare_with_paper`) under ours, with the same columns.
 
     Returns
     -------
@@ -451,11 +451,11 @@ def write_tables_md(results_dir: str | os.PathLike, path: str | os.PathLike,
 
 
 def paper_bars(compared: Any, **where: Any) -> tuple[dict[str, float], dict[str, float]]:
-    """Our values and the paper's, keyed by metric, for :func:`nortonkit.viz.plot_recall_bars`.
+    """Our values and the paper's, keyed by metric, for :func:`nortonkit.lab.viz.plot_recall_bars`.
 
     Parameters
     ----------
-    compared : output of :func:`nortonkit.paper.compare_with_paper`.
+    compared : output of :func:`nortonkit.lab.paper.compare_with_paper`.
     **where : column == value filters (e.g. ``measure="DTW"``); the first row per metric wins.
 
     Examples

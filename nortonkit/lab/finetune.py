@@ -41,10 +41,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .data.features import feature_path, load_feature, pad_clips
-from .data.text import encode_texts, load_tokenizer
-from .encoders import DualEncoder
-from .evaluate_tasks import (
+from ..data.features import feature_path, load_feature, pad_clips
+from ..data.text import encode_texts, load_tokenizer
+from ..encoders import DualEncoder
+from ..eval.tasks import (
     coin_predict,
     encode_captions,
     encode_clips,
@@ -55,10 +55,10 @@ from .evaluate_tasks import (
     split_validation,
     text_token_budget,
 )
-from .metrics import frame_accuracy, recall_at_k
-from .threads import torch_threads
-from .train import polynomial_decay_lr
-from .validation import check_choice, check_int_at_least, check_positive
+from ..metrics import frame_accuracy, recall_at_k
+from ..threads import torch_threads
+from ..train.schedule import polynomial_decay_lr
+from ..validation import check_choice, check_int_at_least, check_positive
 
 __all__ = [
     "FinetuneSchedule",
@@ -78,7 +78,7 @@ __all__ = [
     "run_efficiency",
 ]
 
-CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
 #: Tasks that fine-tune, and the datasets a schedule default is chosen for.
 FINETUNE_TASKS: tuple[str, ...] = ("msrvtt_retrieval", "msrvtt_qa", "coin")
@@ -91,7 +91,7 @@ class FinetuneSchedule:
     r"""One fine-tuning schedule: batch, length, Adam, learning-rate schedule, precision.
 
     The rate of update ``u + 1`` (``u`` updates done) is fairseq's ``polynomial_decay``
-    (:func:`nortonkit.train.polynomial_decay_lr`, power 1, end rate 0):
+    (:func:`nortonkit.train.schedule.polynomial_decay_lr`, power 1, end rate 0):
 
     .. math::
         \eta(u) = \begin{cases} \eta\, u / w & u \le w \\
@@ -100,7 +100,7 @@ class FinetuneSchedule:
     Attributes
     ----------
     name : the schedule's name (a key of :data:`FINETUNE_SCHEDULES`).
-    tasks : the :func:`nortonkit.evaluate.run_task` tasks it is meant for.
+    tasks : the :func:`nortonkit.lab.evaluate.run_task` tasks it is meant for.
     batch_size : clip/caption pairs per update (MSR-VTT) or videos per update (COIN, all the
         windows of each video), as the yaml's ``batch_size``.
     epochs : passes over the training list repeated ``dup`` times, each of
@@ -376,7 +376,7 @@ def finetune(
     .. math:: \theta^* = \theta_{s^*},\quad s^* = \arg\max_{s \in \{0, e, 2e, \dots\}}
               \mathrm{val}(\theta_s)
 
-    Update ``u + 1`` runs at :func:`nortonkit.train.polynomial_decay_lr` ``(u, lr,
+    Update ``u + 1`` runs at :func:`nortonkit.train.schedule.polynomial_decay_lr` ``(u, lr,
     warmup_updates, total_num_update)`` (linear warm-up from 0, then fairseq's polynomial
     decay), or at ``lr`` throughout when ``total_num_update`` is None and there is no warm-up.
 
@@ -581,7 +581,7 @@ def eval_msrvtt_finetuned(
     (rows, selection): result rows (mean/std over seeds) and one dict per seed with the
     selected step, its validation score and the schedule.
     """
-    from .data.msrvtt import MSRVTTTrainDataset
+    from ..data.msrvtt import MSRVTTTrainDataset
 
     sched = resolve_schedule(task, dataset, schedule)
     size, direction = ("9k", "t2v") if task == "msrvtt_retrieval" else ("7k", "v2t")
@@ -678,7 +678,7 @@ def eval_coin_finetuned(
     ``schedule`` None: the default of ``dataset`` (:func:`resolve_schedule`: ``coin`` on real
     data, 1 video per update for 8 epochs; ``synthetic_cpu_coin`` on the synthetic corpus).
     """
-    from .data.coin import IGNORE_INDEX, load_coin
+    from ..data.coin import IGNORE_INDEX, load_coin
 
     sched = resolve_schedule("coin", dataset, schedule)
     dim = model.config.video_feature_dim
@@ -736,8 +736,8 @@ _T7_MEASURES = {"bg_removed": "DTW, background removed", "bg_kept": "DTW, backgr
 
 
 def _fit(overrides: list[str]) -> Any:
-    from .config import load_config
-    from .train import fit
+    from ..train.config import load_config
+    from ..train.loop import fit
 
     return fit(load_config(CONFIG_DIR / "tiny_synthetic.yaml", overrides))  # restores threads
 
@@ -764,8 +764,8 @@ def run_ablations(
     (rows, runs): result rows (mean/std over seeds; ``method`` = preset letter) and one dict per
     run with its directory, steps and training time.
     """
-    from .checkpoint import load_checkpoint
-    from .presets import LOSS_PRESETS
+    from ..checkpoint import load_checkpoint
+    from ..train.presets import LOSS_PRESETS
 
     for p in presets:
         if p not in LOSS_PRESETS:
@@ -823,8 +823,9 @@ EFFICIENCY_LINES: tuple[tuple[str, str, dict[str, Any], int], ...] = (
 
 def _step_time(preset: str, loss: dict[str, Any], frames: int, videos: int, clips: int,
                repeats: int, seed: int, device: str) -> list[float]:
-    from .config import config_from_dict
-    from .train import NortonObjective, build_optimizer, train_step
+    from ..train.config import config_from_dict
+    from ..train.objective import NortonObjective, train_step
+    from ..train.schedule import build_optimizer
 
     cfg = config_from_dict({"preset": preset, "loss": loss,
                             "model": {"preset": "tiny", "trainable": "all"},

@@ -1,4 +1,4 @@
-r"""Evaluation of Norton's tables: ``python -m nortonkit.evaluate --task <task> ...``.
+r"""Evaluation of Norton's tables: ``python -m nortonkit.lab.evaluate --task <task> ...``.
 
 =====================  =====  ==================================================================
 task                   table  protocol
@@ -21,9 +21,9 @@ Protocol (``docs/protocols.md`` §7, §9 items 18-26):
 * exactly one named checkpoint is evaluated (``checkpoint=None``: an *untrained* tiny model,
   labelled so); there is no sweep over checkpoints on the test set;
 * fine-tuning selects its weights on a validation split carved from the training data, never
-  on the test set (:mod:`nortonkit.evaluate_finetune`); ablations evaluate the last update;
+  on the test set (:mod:`nortonkit.lab.finetune`); ablations evaluate the last update;
 * fine-tuning follows a named schedule (``schedule`` option,
-  :data:`nortonkit.evaluate_finetune.FINETUNE_SCHEDULES`): by default the official yaml's on
+  :data:`nortonkit.lab.finetune.FINETUNE_SCHEDULES`): by default the official yaml's on
   real data (``vtt_ft``, ``vttqa``, ``coin``) and a small CPU schedule on the synthetic corpus
   (``dataset``: given, or inferred from the data root, :func:`resolve_dataset`); ``steps``,
   ``lr``, ``train_batch_size`` / ``batch_videos`` and ``eval_every`` override it;
@@ -36,7 +36,7 @@ Protocol (``docs/protocols.md`` §7, §9 items 18-26):
 Results are tidy DataFrames with the columns of :data:`COLUMNS` (recalls and accuracies in
 percent, like the paper); :func:`save_results` writes them as CSV and JSON with the resolved
 options, the checkpoint's sha256, the data root and the package version, atomically;
-:func:`nortonkit.paper.compare_with_paper` puts the paper's numbers beside them.
+:func:`nortonkit.lab.paper.compare_with_paper` puts the paper's numbers beside them.
 """
 
 from __future__ import annotations
@@ -55,10 +55,10 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from . import __version__
-from .data.layout import DataRoot
-from .encoders import DualEncoder, EncoderConfig
-from .io import atomic_write, load_npy
+from .. import __version__
+from ..data.layout import DataRoot
+from ..encoders import DualEncoder, EncoderConfig
+from ..io import atomic_write, load_npy
 
 __all__ = [
     "TASKS",
@@ -189,7 +189,7 @@ def load_model(checkpoint: str | Path | None = None, device: str = "cpu",
     >>> m.label, m.kind, m.model.config.hidden_size
     ('untrained (tiny, seed 0)', 'untrained', 64)
     """
-    from .checkpoint import checkpoint_hash, load_any_checkpoint
+    from ..checkpoint import checkpoint_hash, load_any_checkpoint
 
     if checkpoint is None:
         torch.manual_seed(seed)
@@ -298,7 +298,7 @@ def resolve_data_root(data_root: str | Path | DataRoot | None = None, smoke: boo
         if not path.is_dir():
             raise FileNotFoundError(f"data_root: {path} is not a directory")
         return DataRoot(path)
-    from .data.synthetic import ensure_corpus
+    from ..synthetic.corpus import ensure_corpus
 
     folder = Path("artifacts") / ("synthetic-smoke" if smoke else "synthetic")
     return ensure_corpus(folder, "smoke" if smoke else "default", seed=seed)
@@ -318,8 +318,8 @@ def resolve_dataset(root: DataRoot | None, dataset: str | None = None) -> str:
     >>> resolve_dataset(None, "real")
     'real'
     """
-    from .data.synthetic import load_manifest
-    from .evaluate_finetune import DATASETS
+    from ..synthetic.corpus import load_manifest
+    from .finetune import DATASETS
 
     if dataset is not None:
         if dataset not in DATASETS:
@@ -331,10 +331,10 @@ def resolve_dataset(root: DataRoot | None, dataset: str | None = None) -> str:
 
 
 def finetune_schedule(task: str, dataset: str, options: dict[str, Any]) -> Any:
-    """The :class:`~nortonkit.evaluate_finetune.FinetuneSchedule` a training task runs.
+    """The :class:`~nortonkit.lab.finetune.FinetuneSchedule` a training task runs.
 
     ``options["schedule"]`` names it (None: the default of ``dataset``, official on ``"real"``,
-    :func:`~nortonkit.evaluate_finetune.resolve_schedule`); ``steps``, ``lr``,
+    :func:`~nortonkit.lab.finetune.resolve_schedule`); ``steps``, ``lr``,
     ``train_batch_size`` (MSR-VTT) or ``batch_videos`` (COIN) and ``eval_every`` override its
     values when not None.
 
@@ -344,7 +344,7 @@ def finetune_schedule(task: str, dataset: str, options: dict[str, Any]) -> Any:
     >>> s.name, s.batch_size, s.epochs, s.warmup_updates, s.precision
     ('vtt_ft', 512, 15, 122, 'fp16')
     """
-    from .evaluate_finetune import resolve_schedule
+    from .finetune import resolve_schedule
 
     sched = resolve_schedule(task, dataset, options.get("schedule"))
     batch = options.get("batch_videos") if task == "coin" else options.get("train_batch_size")
@@ -443,19 +443,19 @@ def run_task(
     ...
     ValueError: task: unknown task 'youcook_clips'; did you mean 'youcook_clip'? (known: ...)
     """
-    from .evaluate_finetune import (
-        eval_coin_finetuned,
-        eval_msrvtt_finetuned,
-        run_ablations,
-        run_efficiency,
-    )
-    from .evaluate_tasks import (
+    from ..eval.tasks import (
         eval_coin_zero_shot,
         eval_htm_align,
         eval_msrvtt_qa,
         eval_msrvtt_retrieval,
         eval_youcook_clip,
         eval_youcook_paragraph,
+    )
+    from .finetune import (
+        eval_coin_finetuned,
+        eval_msrvtt_finetuned,
+        run_ablations,
+        run_efficiency,
     )
 
     spec = _task(task)
@@ -594,7 +594,7 @@ def format_results(df: Any, method: str | None = None) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: run one task, print the table beside the paper, save csv + json."""
-    parser = argparse.ArgumentParser(prog="python -m nortonkit.evaluate",
+    parser = argparse.ArgumentParser(prog="python -m nortonkit.lab.evaluate",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--task", required=True, help=f"one of: {', '.join(TASKS)}")
     parser.add_argument("--checkpoint", default=None,

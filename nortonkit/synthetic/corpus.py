@@ -56,9 +56,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..data.layout import DataRoot
 from ..io import atomic_save_npy, atomic_write
 from ..validation import check_choice, check_int_at_least
-from .layout import DataRoot
 
 __all__ = [
     "CorpusMismatchError",
@@ -1085,7 +1085,7 @@ def _caption_entry(plan: _Plan) -> dict[str, list]:
 
 def _write_how2(root: DataRoot, world: World, cfg: SyntheticConfig, tokenizer: Any,
                 bar: ProgressFactory, counts: dict[str, Any]) -> None:
-    from .howto100m import write_caption_shards, write_feature_shards
+    from ..data.howto100m import write_caption_shards, write_feature_shards
 
     n_sent = n_align = n_sync = 0
     with atomic_write(root.how2_captions_json, "w") as fj, \
@@ -1593,7 +1593,7 @@ def generate_corpus(
     >>> generate_corpus(root.root, SyntheticConfig.preset("smoke", scale=40), progress=False)
     Traceback (most recent call last):
     ...
-    nortonkit.data.synthetic.CorpusMismatchError: out_dir: ... already holds a synthetic corpus ...
+    nortonkit.synthetic.corpus.CorpusMismatchError: out_dir: ... already holds ...
     """
     cfg = config if config is not None else SyntheticConfig()
     if not isinstance(cfg, SyntheticConfig):
@@ -1630,7 +1630,7 @@ def generate_corpus(
 def _write_into(root: DataRoot, cfg: SyntheticConfig, wanted: dict[str, Any],
                 progress: bool | ProgressFactory) -> None:
     """Generate every dataset of ``cfg`` under ``root`` (a fresh folder), the manifest last."""
-    from .text import load_tokenizer
+    from ..data.text import load_tokenizer
 
     t0 = time.perf_counter()
     bar = _progress(progress)

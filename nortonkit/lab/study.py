@@ -6,7 +6,7 @@ with VideoCLIP's contrastive loss: the synthetic "VideoCLIP" checkpoint. Stage 2
 method from that same checkpoint with the same budget (Norton Sec. 4: VideoCLIP continued,
 TempCLR, Norton, and the Table 7 rows A-J), LayerNorm only as the paper does or every
 parameter (``trainable="all"``). Each run is scored by
-:func:`nortonkit.robustness.evaluate_encoder` (synthetic YouCookII clip R@1, paragraph R@1
+:func:`nortonkit.lab.robustness.evaluate_encoder` (synthetic YouCookII clip R@1, paragraph R@1
 with DTW on the annotated segments, HTM-Align recall).
 
 :func:`run_methods` and :func:`noise_sweep` return tidy rows (one per method, seed and
@@ -33,14 +33,14 @@ from typing import Any
 
 import pandas as pd
 
-from .checkpoint import load_checkpoint
-from .config import TrainConfig, load_config
-from .data.synthetic import SyntheticConfig, ensure_corpus, generate_corpus
-from .io import atomic_write
-from .presets import preset_names
+from ..checkpoint import load_checkpoint
+from ..io import atomic_write
+from ..synthetic.corpus import SyntheticConfig, ensure_corpus, generate_corpus
+from ..train.config import TrainConfig, load_config
+from ..train.loop import fit
+from ..train.presets import preset_names
+from ..validation import check_choice, check_int_at_least
 from .robustness import evaluate_encoder
-from .train import fit
-from .validation import check_choice, check_int_at_least
 
 __all__ = ["PROFILES", "Profile", "METRICS", "METRIC_LABELS", "stage1_config",
            "post_train_config", "post_train", "run_methods", "noise_sweep", "summarize",
@@ -123,7 +123,7 @@ def post_train_config(method: str, init_checkpoint: str | os.PathLike,
 
     Parameters
     ----------
-    method : a preset of :mod:`nortonkit.presets` (``videoclip``, ``tempclr``, ``norton``,
+    method : a preset of :mod:`nortonkit.train.presets` (``videoclip``, ``tempclr``, ``norton``,
         ``A`` ... ``J``).
     init_checkpoint : the stage-1 checkpoint folder (its model sizes must match the yaml).
     trainable : ``"layernorm_only"`` (Norton's post-training) or ``"all"``.
@@ -407,9 +407,9 @@ def summary_json(summary: pd.DataFrame, baselines: Mapping[str, Mapping[str, flo
                  meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The demo's ``reports/summary.json``: every number the synthetic default stands on.
 
-    ``baselines`` is :func:`nortonkit.baselines.youcook_baselines`' output (keys
+    ``baselines`` is :func:`nortonkit.lab.baselines.youcook_baselines`' output (keys
     ``youcook_clip_r1`` and ``youcook_paragraph_dtw_r1``); methods map to ``{"mean", "std",
-    "n"}`` in percent; ``alignment`` is :func:`nortonkit.transport_study.default_accuracy`.
+    "n"}`` in percent; ``alignment`` is :func:`nortonkit.lab.transport_study.default_accuracy`.
     """
     names = {"youcook_clip_r1": "clip_r1", "youcook_paragraph_dtw_r1": "paragraph_r1"}
     out: dict[str, Any] = {}

@@ -11,14 +11,14 @@ truth, as each noise knob of the corpus and each hyper-parameter of Norton varie
 
 Inputs (the paper's training setting, Sec. 3.1 and App. B)
 -----------------------------------------------------------
-A video of :func:`nortonkit.data.synthetic.synthetic_example` is cut into one clip around each
-caption's ASR span (:func:`nortonkit.explore.clip_windows`, 3 to 16 s), so clip ``j`` and
+A video of :func:`nortonkit.synthetic.corpus.synthetic_example` is cut into one clip around each
+caption's ASR span (:func:`nortonkit.lab.explore.clip_windows`, 3 to 16 s), so clip ``j`` and
 caption ``j`` are the "originally aligned pair". The ``K`` pairs of a video are split into
 sequences of at most ``seq_len = 8`` consecutive pairs (Norton's ``L = 8``); each sequence is
 one ``K x K`` alignment problem. A seed's videos form the batch whose diagonal similarities set
 ``p``. Per caption and clip:
 
-* captions: the oracle text embedding (:meth:`nortonkit.data.synthetic.World.embed_text`: the
+* captions: the oracle text embedding (:meth:`nortonkit.synthetic.corpus.World.embed_text`: the
   exact prototype of a described step, the object vector for a sentence that only names an
   object, zero for chatter), as one token. Zero vectors get the explorer's fixed random
   direction, so every chatter caption is the same unit vector, unrelated to any step;
@@ -30,11 +30,11 @@ one ``K x K`` alignment problem. A seed's videos form the batch whose diagonal s
 * clips (``clip_repr="mean"``): the L2-normalised mean of the frames; with one token on each
   side Eq. 5 is the plain cosine for every ``alpha``, so ``alpha`` does not enter at all;
 * ``model``: a :class:`nortonkit.encoders.DualEncoder` instead of the oracle encodes the same
-  clips and captions (:func:`nortonkit.explore.example_from_encoder`).
+  clips and captions (:func:`nortonkit.lab.explore.example_from_encoder`).
 
 Noise knobs
 -----------
-Every :class:`nortonkit.data.synthetic.NoiseConfig` field can be swept (:data:`KNOBS` lists the
+Every :class:`nortonkit.synthetic.corpus.NoiseConfig` field can be swept (:data:`KNOBS` lists the
 default sweep), plus two knobs applied here to the in-memory video (:func:`perturb_steps`;
 the generator is not changed):
 
@@ -63,15 +63,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .alignment import dtw
-from .alignment_metrics import COUNTS, METRICS, alignment_metrics, pool_metrics
-from .data.synthetic import NoiseConfig, SyntheticExample, synthetic_example
-from .data.text import load_tokenizer
-from .explore import AlignmentExample, example_from_encoder, example_from_synthetic
-from .masking import masked_mean
-from .similarity import token_lse_similarity
-from .transport import bucket_sinkhorn, bucket_value_from_quantile, sinkhorn
-from .validation import (
+from ..alignment import dtw
+from ..alignment_metrics import COUNTS, METRICS, alignment_metrics, pool_metrics
+from ..data.text import load_tokenizer
+from ..masking import masked_mean
+from ..similarity import token_lse_similarity
+from ..synthetic.corpus import NoiseConfig, SyntheticExample, synthetic_example
+from ..transport import bucket_sinkhorn, bucket_value_from_quantile, sinkhorn
+from ..validation import (
     check_choice,
     check_finite,
     check_int_at_least,
@@ -79,6 +78,7 @@ from .validation import (
     check_positive,
     check_tensor,
 )
+from .explore import AlignmentExample, example_from_encoder, example_from_synthetic
 
 __all__ = [
     "METHODS",
@@ -163,7 +163,7 @@ def perturb_steps(example: SyntheticExample, skip_rate: float = 0.0, reorder_rat
 
     Parameters
     ----------
-    example : a :class:`~nortonkit.data.synthetic.SyntheticExample` (T seconds, S steps).
+    example : a :class:`~nortonkit.synthetic.corpus.SyntheticExample` (T seconds, S steps).
     skip_rate : probability that a step is removed from the video (at least ``min(2, S)``
         steps stay). Its seconds are cut out, later times shift back, and the captions that
         describe it get ``aligned_step_per_caption = -1`` (nothing shows what they say).
@@ -272,7 +272,7 @@ def study_examples(seed: int = 0, noise: NoiseConfig | Mapping[str, float] | Non
 
     Returns
     -------
-    list of :class:`~nortonkit.explore.AlignmentExample`, each ``K x K`` (clip ``j`` around
+    list of :class:`~nortonkit.lab.explore.AlignmentExample`, each ``K x K`` (clip ``j`` around
     caption ``j``) with ``truth`` (K, K) and ``irrelevant`` (K,).
 
     Examples
@@ -379,7 +379,7 @@ def align_sequences(similarities: Sequence[Tensor], bucket_value: float | Tensor
     -----
     The problems are padded into (B, max M, max N) with prefix masks; masked Sinkhorn gives
     every problem its own uniform / SuperGlue marginals, exactly as one call per problem
-    (:func:`nortonkit.explore.explore_alignment`) does.
+    (:func:`nortonkit.lab.explore.explore_alignment`) does.
 
     Examples
     --------

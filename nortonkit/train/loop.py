@@ -8,9 +8,9 @@ model's logit scales to ``[0, log 100]`` (open_clip). Encoders run under bf16/fp
 GPUs; CPUs run in float32.
 
 Around it: retrieval-augmented hard-negative batches recomputed each epoch
-(:mod:`nortonkit.retrieval`), DDP over ``torchrun`` processes with optional global negatives
-(:mod:`nortonkit.distributed`), a tqdm bar, a CSV log and TensorBoard scalars, validation on the
-held-out list, atomic checkpoints (:mod:`nortonkit.checkpoint`) and exact resumption: a run
+(:mod:`nortonkit.train.retrieval`), DDP over ``torchrun`` processes with optional global negatives
+(:mod:`nortonkit.train.distributed`), a tqdm bar, a CSV log and TensorBoard scalars, validation
+on the held-out list, atomic checkpoints (:mod:`nortonkit.checkpoint`) and exact resumption: a run
 stopped at any update and resumed from its last checkpoint ends with the same weights as an
 uninterrupted run (bitwise on CPU), because model, optimizer, schedule, every rank's RNG states,
 the epoch's batch list and the position in it are all restored, and every data sample is
@@ -19,7 +19,6 @@ seeded by its position. Launch recipes: ``docs/TRAINING.md``.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import math
 import os
@@ -27,29 +26,29 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import nullcontext
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
+from ..encoders import (
+    KIT_ONLY_KEYS,
+    DualEncoder,
+)
+from ..synthetic.corpus import CorpusMismatchError, ensure_corpus
+from ..threads import torch_threads
+from ..validation import check_int_at_least
 from .config import (
-    LossConfig,
     TrainConfig,
     config_to_dict,
     dump_config,
-    load_config,
     validate_config,
 )
-from .data.synthetic import CorpusMismatchError, ensure_corpus
 from .distributed import (
     DistEnv,
     all_gather_object,
-    all_gather_with_grad,
     all_reduce_mean,
     barrier,
     broadcast_object,
@@ -57,43 +56,11 @@ from .distributed import (
     init_distributed,
     is_distributed,
 )
-from .encoders import (
-    KIT_ONLY_KEYS,
-    DualEncoder,
-    DualEncoderOutput,
-    EncoderOutput,
-    trainable_parameters,
-)
-from .losses import ClipLossResult, VideoLossResult, clip_caption_loss, video_paragraph_loss
+from .objective import NortonObjective, clip_retrieval_r1, train_step, wrap_ddp
 from .retrieval import pad_batches, retrieval_batches, video_embeddings
-from .similarity import (
-    fuse_similarity,
-    mean_pooled_similarity,
-    minmax_normalize,
-    official_fused_similarity,
-    token_lse_similarity,
-)
-from .threads import torch_threads
-from .validation import check_int_at_least
+from .schedule import PolynomialDecaySchedule, build_optimizer
 
-__all__ = [
-    "LossTerms",
-    "FitResult",
-    "polynomial_decay_lr",
-    "PolynomialDecaySchedule",
-    "build_optimizer",
-    "clip_term",
-    "video_similarity",
-    "video_term",
-    "loss_terms",
-    "NortonObjective",
-    "train_step",
-    "wrap_ddp",
-    "clip_retrieval_r1",
-    "evaluate_model",
-    "fit",
-    "main",
-]
+__all__ = ["FitResult", "evaluate_model", "fit", "prepare_synthetic_corpus"]
 
 LAST, BEST = "checkpoint_last", "checkpoint_best"
 TRAIN_COLUMNS = ("step", "epoch", "lr", "loss", "loss_clip", "loss_video", "grad_norm",
@@ -102,486 +69,6 @@ VAL_COLUMNS = ("step", "epoch", "val_loss", "val_loss_clip", "val_loss_video", "
                "val_batches")
 RETRIEVAL_COLUMNS = ("epoch", "mode", "n_batches", "n_videos", "n_effective", "coverage",
                      "n_short", "n_query_dropped", "n_centroids", "seconds")
-
-
-# ----------------------------------------------------------------------------- schedule
-
-
-def polynomial_decay_lr(
-    num_updates: int,
-    lr: float,
-    warmup_updates: int,
-    total_num_update: int,
-    end_lr: float = 0.0,
-    power: float = 1.0,
-) -> float:
-    r"""Learning rate after ``num_updates`` updates (fairseq ``polynomial_decay`` semantics).
-
-    .. math::
-        \eta(u) = \begin{cases} \eta\, u / w & u \le w \\
-        (\eta - \eta_{end}) \big(1 - \frac{u - w}{U - w}\big)^{p} + \eta_{end} & w < u < U \\
-        \eta_{end} & u \ge U \end{cases}
-
-    Parameters
-    ----------
-    num_updates : updates completed so far (``u``); the next update runs at this rate, so the
-        first update (``u = 0``) runs at rate 0 when ``warmup_updates > 0``, as in fairseq.
-    lr : peak rate ``eta`` (Norton 1e-5).
-    warmup_updates : ``w`` (official 1000; 0 = no warm-up).
-    total_num_update : ``U``, where the rate reaches ``end_lr`` (official 1e6).
-    end_lr, power : ``eta_end`` (0) and ``p`` (1 = linear).
-
-    Returns
-    -------
-    float
-
-    Notes
-    -----
-    Norton App. A (Adam, lr 1e-5); docs/protocols.md §6 (fairseq ``polynomial_decay``, warm-up
-    1000, ``total_num_update`` 1e6, so the decay is negligible over a real run).
-
-    Examples
-    --------
-    >>> [polynomial_decay_lr(u, 1.0, 2, 6) for u in range(8)]
-    [0.0, 0.5, 1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
-    """
-    if warmup_updates > 0 and num_updates <= warmup_updates:
-        return lr * num_updates / warmup_updates
-    if num_updates >= total_num_update:
-        return end_lr
-    remaining = 1 - (num_updates - warmup_updates) / (total_num_update - warmup_updates)
-    return (lr - end_lr) * remaining**power + end_lr
-
-
-class PolynomialDecaySchedule:
-    """Sets the optimizer's rate to :func:`polynomial_decay_lr` before every update.
-
-    The rate is a pure function of the update count, so the state is that count only.
-
-    >>> opt = torch.optim.Adam([nn.Parameter(torch.zeros(1))], lr=1.0)
-    >>> sched = PolynomialDecaySchedule(opt, lr=1.0, warmup_updates=2, total_num_update=6)
-    >>> sched.step_update(1), opt.param_groups[0]["lr"]
-    (0.5, 0.5)
-    """
-
-    def __init__(self, optimizer: torch.optim.Optimizer, lr: float, warmup_updates: int,
-                 total_num_update: int, end_lr: float = 0.0, power: float = 1.0):
-        check_int_at_least("warmup_updates", warmup_updates, 0)
-        check_int_at_least("total_num_update", total_num_update, 1)
-        if total_num_update <= warmup_updates:
-            raise ValueError(
-                f"total_num_update: expected more than warmup_updates={warmup_updates}, got "
-                f"{total_num_update}"
-            )
-        self.optimizer = optimizer
-        self.lr, self.warmup_updates, self.total_num_update = lr, warmup_updates, total_num_update
-        self.end_lr, self.power = end_lr, power
-        self.num_updates = 0
-
-    def step_update(self, num_updates: int) -> float:
-        """Set and return the rate of the update that follows ``num_updates`` updates."""
-        self.num_updates = int(num_updates)
-        rate = polynomial_decay_lr(self.num_updates, self.lr, self.warmup_updates,
-                                   self.total_num_update, self.end_lr, self.power)
-        for group in self.optimizer.param_groups:
-            group["lr"] = rate
-        return rate
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"num_updates": self.num_updates}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.step_update(int(state["num_updates"]))
-
-
-def build_optimizer(encoder: DualEncoder, config: TrainConfig) -> torch.optim.Adam:
-    """Adam over exactly ``trainable_parameters(encoder)`` (temperatures included).
-
-    >>> from nortonkit.config import config_from_dict
-    >>> cfg = config_from_dict({"model": {"preset": "tiny"}})
-    >>> opt = build_optimizer(DualEncoder(cfg.model), cfg)
-    >>> opt.defaults["betas"], len(opt.param_groups[0]["params"]) > 0
-    ((0.9, 0.98), True)
-    """
-    o = config.optim
-    params = list(trainable_parameters(encoder).values())
-    if not params:
-        raise ValueError(f"model.trainable: {config.model.trainable!r} selects no parameter")
-    return torch.optim.Adam(params, lr=o.lr, betas=o.betas, eps=o.eps,
-                            weight_decay=o.weight_decay)
-
-
-# ----------------------------------------------------------------------------- loss terms
-
-
-class LossTerms(NamedTuple):
-    """Scalar terms of one step (float32, shape ()); ``video`` is None when lambda = 0.
-
-    ``total = clip_weight * clip + video_weight * video``; ``bucket_value`` is the prompt
-    bucket ``p`` of Eq. (6) (None unless ``measure="ot_bucket"``).
-    """
-
-    total: Tensor
-    clip: Tensor
-    video: Tensor | None
-    bucket_value: Tensor | None
-
-
-def clip_term(
-    video_pooled: Tensor, text_pooled: Tensor, clip_logit_scale: Tensor | None, loss: LossConfig
-) -> ClipLossResult:
-    r"""L_clip with faulty-negative exploitation (Eq. 7-8) on pooled clip and caption vectors.
-
-    .. math::
-        \hat S = e^{s}\, \frac{\bar v \bar t^\top}{\|\bar v\| \|\bar t\|}, \qquad
-        L_{clip} = \mathrm{CE}\big(\hat S, T\big) + \mathrm{CE}\big(\hat S^\top, T^\top\big),
-        \quad T = (1 - \beta) I + \beta B \hat Q^*
-
-    Parameters
-    ----------
-    video_pooled, text_pooled : shape (B, H), pair ``i`` = clip ``i`` and caption ``i``.
-    clip_logit_scale : shape (), log of 1/tau (the model's parameter), or None for raw logits.
-    loss : the loss section; ``clip_normalize`` chooses cosine (paper) or raw dot products
-        (official), ``beta``, ``fne_eps`` and ``n_iters`` go to
-        :func:`~nortonkit.losses.clip_caption_loss`.
-
-    Returns
-    -------
-    ClipLossResult
-
-    Notes
-    -----
-    Norton Eq. (7)-(8); docs/protocols.md §2.2 and D2 for the raw-logit variant.
-
-    Examples
-    --------
-    >>> v = torch.eye(2)
-    >>> round(float(clip_term(v, v, None, LossConfig(beta=0.0, clip_normalize=False)).loss), 4)
-    0.6265
-    """
-    if loss.clip_normalize:
-        video_pooled = F.normalize(video_pooled, dim=-1)
-        text_pooled = F.normalize(text_pooled, dim=-1)
-    return clip_caption_loss(video_pooled, text_pooled, clip_logit_scale, beta=loss.beta,
-                             fne_eps=loss.fne_eps, n_iters=loss.n_iters)
-
-
-def video_similarity(out: DualEncoderOutput, loss: LossConfig) -> Tensor:
-    r"""The clip x caption similarity fed to L_video, shape (B, B).
-
-    .. math::
-        S_{ab} = \frac{w \cos(\bar v_a, \bar t_b) + \mathrm{LSE}_\alpha(v_a, t_b)}{w + 1}
-
-    Parameters
-    ----------
-    out : encoder outputs (float32): pooled (B, H), tokens (B, V+2, H) / (B, T, H) and masks.
-    loss : ``similarity="mean"``: cosine of the pooled vectors (ablation C); ``"lse"``: the soft
-        maximum of Eq. (5) with ``alpha = lse_temperature`` and ``lse_mask_mode``, fused with
-        the pooled cosine at ``fusion_weight`` (0: Eq. 5 alone); ``minmax``: the official
-        global min-max of every matrix first
-        (:func:`~nortonkit.similarity.official_fused_similarity`).
-
-    Returns
-    -------
-    Tensor of shape (B, B), clips x captions.
-
-    Notes
-    -----
-    Norton Eq. (5); the fusion and min-max are the official code's (docs/protocols.md D7).
-
-    Examples
-    --------
-    >>> g = torch.Generator().manual_seed(0)
-    >>> tok = torch.randn(4, 3, 8, generator=g); m = torch.ones(4, 3, dtype=torch.bool)
-    >>> side = EncoderOutput(tok.mean(1), tok, m)
-    >>> video_similarity(DualEncoderOutput(side, side), LossConfig()).shape
-    torch.Size([4, 4])
-    """
-    v, t = out.video, out.text
-    if loss.similarity == "mean":
-        sim = mean_pooled_similarity(v.pooled, t.pooled, normalize=True)
-        return minmax_normalize(sim, loss.minmax_detach) if loss.minmax else sim
-    if loss.minmax:
-        return official_fused_similarity(
-            v.tokens, v.mask, t.tokens, t.mask, v.pooled, t.pooled, alpha=loss.lse_temperature,
-            fusion_weight=loss.fusion_weight, mode=loss.lse_mask_mode,
-            minmax_detach=loss.minmax_detach, chunk_size=loss.chunk_size,
-            precision=loss.similarity_precision,
-        )
-    sim = token_lse_similarity(v.tokens, v.mask, t.tokens, t.mask, alpha=loss.lse_temperature,
-                               mode=loss.lse_mask_mode, chunk_size=loss.chunk_size,
-                               precision=loss.similarity_precision)
-    if loss.fusion_weight > 0:
-        cosine = mean_pooled_similarity(v.pooled, t.pooled, normalize=True)
-        sim = fuse_similarity(cosine.to(sim.dtype), sim, loss.fusion_weight)
-    return sim
-
-
-def video_term(
-    sim: Tensor, logit_scale: Tensor, loss: LossConfig, clips_per_video: int
-) -> VideoLossResult:
-    r"""L_video (Eq. 4, 6) on a clip x caption similarity, keyword-unpacking ``loss``.
-
-    .. math::
-        L_{video} = \mathrm{CE}(e^{s} D, \mathrm{arange}(G)) + \mathrm{CE}(e^{s} D^\top,
-        \mathrm{arange}(G)), \qquad D_{ij} = \langle Q_{ij}, S_{ij} \rangle
-
-    Parameters
-    ----------
-    sim : shape (B, B), clips x captions (:func:`video_similarity`), video-major.
-    logit_scale : shape (), log of 1/tau (the model's ``logit_scale``).
-    loss : the loss section (``seq_len``, ``measure``, ``video_eps``, ``bucket_quantile``, ...).
-    clips_per_video : clips per video (for ``mask_same_video``).
-
-    Returns
-    -------
-    VideoLossResult with ``logits`` of shape (G, G), ``G = B // seq_len``.
-
-    Notes
-    -----
-    Norton Eq. (4) and the prompt bucket of Eq. (6), via
-    :func:`~nortonkit.losses.video_paragraph_loss`.
-
-    Examples
-    --------
-    >>> out = video_term(torch.eye(16) * 0.8 + 0.1, torch.tensor(2.0), LossConfig(), 16)
-    >>> out.logits.shape
-    torch.Size([2, 2])
-    """
-    return video_paragraph_loss(
-        sim, seq_len=loss.seq_len, logit_scale=logit_scale, measure=loss.measure,
-        eps=loss.video_eps, bucket_quantile=loss.bucket_quantile, n_iters=loss.n_iters,
-        mask_same_video=loss.mask_same_video, clips_per_video=clips_per_video,
-        bucket_marginals=loss.bucket_marginals, renormalize=loss.renormalize,
-        dtw_gamma=loss.dtw_gamma,
-    )
-
-
-def loss_terms(
-    out: DualEncoderOutput, encoder: DualEncoder, loss: LossConfig, clips_per_video: int
-) -> LossTerms:
-    r"""Norton's total loss ``L = L_clip + lambda * L_video`` (Eq. 1) from encoder outputs.
-
-    .. math:: L = w_{clip} L_{clip} + \lambda L_{video}
-
-    Parameters
-    ----------
-    out : encoder outputs of ``B = videos * clips_per_video`` clip/caption pairs, video-major,
-        float32: pooled shape (B, H), tokens (B, V+2, H) and (B, T, H), masks (B, V+2), (B, T).
-    encoder : the model; its ``logit_scale`` (L_video) and ``clip_logit_scale`` (L_clip, when
-        it exists) are used as tensors so that gradients reach them.
-    loss : the loss section of the config.
-    clips_per_video : clips per video (for ``mask_same_video``).
-
-    Returns
-    -------
-    LossTerms
-
-    Notes
-    -----
-    Norton Eq. (1) with lambda = 0.1; docs/protocols.md §2.1.
-
-    Examples
-    --------
-    >>> from nortonkit.encoders import EncoderConfig
-    >>> g = torch.Generator().manual_seed(0)
-    >>> tok = torch.randn(16, 3, 8, generator=g); m = torch.ones(16, 3, dtype=torch.bool)
-    >>> side = EncoderOutput(tok.mean(1), tok, m)
-    >>> enc = DualEncoder(EncoderConfig(preset="tiny", vocab_size=128))
-    >>> terms = loss_terms(DualEncoderOutput(side, side), enc, LossConfig(), 16)
-    >>> bool(torch.isclose(terms.total, terms.clip + 0.1 * terms.video))
-    True
-    """
-    clip_scale = getattr(encoder, "clip_logit_scale", None)
-    clip = clip_term(out.video.pooled, out.text.pooled, clip_scale, loss)
-    total = loss.clip_weight * clip.loss
-    if loss.video_weight == 0:
-        return LossTerms(total, clip.loss, None, None)
-    video = video_term(video_similarity(out, loss), encoder.logit_scale, loss, clips_per_video)
-    return LossTerms(total + loss.video_weight * video.loss, clip.loss, video.loss,
-                     video.bucket_value)
-
-
-def _float32(out: DualEncoderOutput) -> DualEncoderOutput:
-    return DualEncoderOutput(*(EncoderOutput(s.pooled.float(), s.tokens.float(), s.mask)
-                               for s in out))
-
-
-def _gather(out: DualEncoderOutput) -> DualEncoderOutput:
-    def side(s: EncoderOutput) -> EncoderOutput:
-        mask = all_gather_with_grad(s.mask.to(torch.uint8)).bool()
-        return EncoderOutput(all_gather_with_grad(s.pooled), all_gather_with_grad(s.tokens), mask)
-
-    return DualEncoderOutput(side(out.video), side(out.text))
-
-
-class NortonObjective(nn.Module):
-    """The encoder and the loss of one step as one module (the unit DDP wraps).
-
-    ``forward(video, video_mask, text_ids, text_mask)`` encodes under autocast (when
-    ``autocast_dtype`` is set), casts the outputs to float32, gathers them over ranks when
-    ``negatives == "global"`` and returns :class:`LossTerms` computed in float32. The matrix
-    products of the Eq. 5 similarity follow ``loss.similarity_precision``; ``"auto"`` resolves
-    here to the autocast dtype (bf16 / fp16), or fp32 without autocast.
-
-    >>> from nortonkit.config import config_from_dict
-    >>> _ = torch.manual_seed(0)
-    >>> cfg = config_from_dict({"model": {"preset": "tiny"}})
-    >>> obj = NortonObjective(DualEncoder(cfg.model), cfg.loss, clips_per_video=8)
-    >>> ids = torch.tensor([[101, 2023, 102]] * 16)
-    >>> terms = obj(torch.randn(16, 4, 512), torch.ones(16, 4, dtype=torch.bool), ids, ids > 0)
-    >>> terms.total.shape, terms.video is not None
-    (torch.Size([]), True)
-    """
-
-    def __init__(self, encoder: DualEncoder, loss: LossConfig, clips_per_video: int,
-                 negatives: str = "local", autocast_dtype: torch.dtype | None = None):
-        super().__init__()
-        self.encoder = encoder
-        if loss.similarity_precision == "auto":  # the losses run with autocast off
-            half = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(autocast_dtype, "fp32")
-            loss = replace(loss, similarity_precision=half)
-        self.loss, self.clips_per_video = loss, clips_per_video
-        self.negatives, self.autocast_dtype = negatives, autocast_dtype
-
-    def encode(self, video: Tensor, video_mask: Tensor, text_ids: Tensor,
-               text_mask: Tensor) -> DualEncoderOutput:
-        """Encoder outputs in float32 (autocast inside when configured)."""
-        device = video.device.type
-        ctx = (torch.autocast(device, dtype=self.autocast_dtype)
-               if self.autocast_dtype is not None else nullcontext())
-        with ctx:
-            out = self.encoder(video, video_mask, text_ids, text_mask)
-        return _float32(out)
-
-    def losses(self, out: DualEncoderOutput, gather: bool = False) -> LossTerms:
-        """:func:`loss_terms` in float32, on the outputs of every rank when ``gather``."""
-        if gather:
-            out = _gather(out)
-        with torch.autocast(out.video.pooled.device.type, enabled=False):
-            return loss_terms(out, self.encoder, self.loss, self.clips_per_video)
-
-    def forward(self, video: Tensor, video_mask: Tensor, text_ids: Tensor,
-                text_mask: Tensor) -> LossTerms:
-        out = self.encode(video, video_mask, text_ids, text_mask)
-        return self.losses(out, gather=self.negatives == "global" and is_distributed())
-
-
-def train_step(
-    model: nn.Module,
-    encoder: DualEncoder,
-    optimizer: torch.optim.Optimizer,
-    batch: Sequence[Tensor],
-    clip_norm: float = 2.0,
-    scaler: torch.amp.GradScaler | None = None,
-) -> tuple[LossTerms, Tensor]:
-    """One update: loss, backward, global-norm clipping, optimizer step, logit-scale clamp.
-
-    Parameters
-    ----------
-    model : a :class:`NortonObjective`, or DDP wrapping one.
-    encoder : the wrapped :class:`~nortonkit.encoders.DualEncoder`.
-    optimizer : built by :func:`build_optimizer` (its rate already set for this update).
-    batch : ``(video (B, V, 512), video_mask (B, V), text_ids (B, T), text_mask (B, T))``.
-    clip_norm : maximum global gradient norm (fairseq ``clip_norm``; 0 = no clipping).
-    scaler : a GradScaler for fp16 autocast, else None.
-
-    Returns
-    -------
-    (LossTerms, grad_norm): the terms of this update and the gradient norm before clipping.
-
-    Raises
-    ------
-    FloatingPointError when the loss is not finite (nothing is updated).
-
-    Notes
-    -----
-    The logit scales are clamped to ``[0, log 100]`` after the step (open_clip), i.e.
-    ``tau >= 0.01``; fairseq clips the global norm the same way (docs/protocols.md §6).
-
-    Examples
-    --------
-    >>> from nortonkit.config import config_from_dict
-    >>> _ = torch.manual_seed(0)
-    >>> cfg = config_from_dict({"model": {"preset": "tiny", "vocab_size": 128}})
-    >>> enc = DualEncoder(cfg.model)
-    >>> obj = NortonObjective(enc, cfg.loss, clips_per_video=8)
-    >>> ids = torch.tensor([[101, 110, 102]] * 16)
-    >>> batch = (torch.randn(16, 4, 512), torch.ones(16, 4, dtype=torch.bool), ids, ids > 0)
-    >>> terms, norm = train_step(obj, enc, build_optimizer(enc, cfg), batch, clip_norm=2.0)
-    >>> bool(torch.isfinite(terms.total)), float(enc.logit_scale.detach()) != 2.6593
-    (True, True)
-    """
-    optimizer.zero_grad(set_to_none=True)
-    terms = model(*batch)
-    if not torch.isfinite(terms.total):
-        video = None if terms.video is None else float(terms.video)
-        raise FloatingPointError(f"non-finite loss {float(terms.total)} (clip "
-                                 f"{float(terms.clip)}, video {video})")
-    if scaler is not None:
-        scaler.scale(terms.total).backward()
-        scaler.unscale_(optimizer)
-    else:
-        terms.total.backward()
-    params = [p for g in optimizer.param_groups for p in g["params"]]
-    grad_norm = torch.nn.utils.clip_grad_norm_(params, clip_norm if clip_norm > 0 else math.inf)
-    if scaler is not None:
-        scaler.step(optimizer)
-        scaler.update()
-    else:
-        optimizer.step()
-    encoder.clamp_logit_scales_()
-    return terms, grad_norm
-
-
-def wrap_ddp(objective: NortonObjective, env: DistEnv) -> nn.Module:
-    """DDP around ``objective`` when several processes run, else ``objective`` itself.
-
-    ``find_unused_parameters=True``: BERT's pooler (computed, never in a loss) and, with
-    lambda = 0, the sequence temperature take no part in the loss. The gradient average of DDP
-    is fairseq's (docs/protocols.md §2.1: loss summed per GPU, gradients averaged).
-
-    >>> from nortonkit.distributed import DistEnv
-    >>> from nortonkit.encoders import EncoderConfig
-    >>> obj = NortonObjective(DualEncoder(EncoderConfig(preset="tiny", vocab_size=128)),
-    ...                       LossConfig(), 16)
-    >>> wrap_ddp(obj, DistEnv(0, 1, 0, torch.device("cpu"), "none")) is obj
-    True
-    """
-    if env.world_size == 1:
-        return objective
-    return nn.parallel.DistributedDataParallel(
-        objective, device_ids=[env.device.index] if env.device.type == "cuda" else None,
-        find_unused_parameters=True,
-    )
-
-
-def clip_retrieval_r1(video_pooled: Tensor, text_pooled: Tensor) -> float:
-    r"""Caption -> clip R@1 within a batch, ranking clips by raw dot product.
-
-    .. math:: \mathrm{R@1} = \frac1B \sum_i [\arg\max_j \langle \bar t_i, \bar v_j \rangle = i]
-
-    Parameters
-    ----------
-    video_pooled : shape (B, H), pooled clip vectors; text_pooled : shape (B, H), captions.
-
-    Returns
-    -------
-    float in [0, 1]; chance level is 1/B.
-
-    Notes
-    -----
-    The official retrieval metric ranks ``text @ video.T`` without normalisation
-    (docs/protocols.md §7.0-7.1).
-
-    Examples
-    --------
-    >>> clip_retrieval_r1(torch.eye(3), torch.tensor([[1.0, 0, 0], [0, 1, 0], [1, 0, 0]]))
-    0.6666666666666666
-    """
-    scores = text_pooled.float() @ video_pooled.float().T  # (B, B): captions x clips
-    hits = scores.argmax(dim=1) == torch.arange(scores.shape[0], device=scores.device)
-    return int(hits.sum()) / scores.shape[0]
 
 
 # ----------------------------------------------------------------------------- data
@@ -593,8 +80,8 @@ class _Corpus(NamedTuple):
 
 
 def _open_split(config: TrainConfig, split: str, seed: int) -> _Corpus:
-    from .data.howto100m import How2Dataset, ShardedCaptions, ShardedFeatures, read_video_list
-    from .data.layout import DataRoot
+    from ..data.howto100m import How2Dataset, ShardedCaptions, ShardedFeatures, read_video_list
+    from ..data.layout import DataRoot
 
     d = config.data
     root = DataRoot(d.root)
@@ -653,7 +140,7 @@ def _to_device(batch: Any, device: torch.device) -> tuple[Tensor, Tensor, Tensor
 def _validate(objective: NortonObjective, corpus: _Corpus, config: TrainConfig,
               env: DistEnv) -> dict[str, float]:
     """Mean validation loss terms and clip R@1 over the held-out batches (local negatives)."""
-    from .data.howto100m import plan_batches
+    from ..data.howto100m import plan_batches
 
     d = config.data
     ids = corpus.ids[: d.val_videos] if d.val_videos else corpus.ids
@@ -701,7 +188,7 @@ def evaluate_model(encoder: DualEncoder, config: TrainConfig, split: str | None 
 def _embed_videos(objective: NortonObjective, corpus: _Corpus, config: TrainConfig,
                   env: DistEnv, epoch: int) -> tuple[list[str], np.ndarray]:
     """Every training video's retrieval vector, computed on this rank's share, gathered."""
-    from .data.howto100m import plan_batches
+    from ..data.howto100m import plan_batches
 
     d = config.data
     batches = plan_batches(corpus.ids, d.videos_per_batch, drop_last=False)
@@ -742,7 +229,7 @@ class _Table:
         self.rows.append({c: row.get(c) for c in self.columns})
 
     def flush(self) -> None:
-        from .io import atomic_write
+        from ..io import atomic_write
 
         with atomic_write(self.path, "w") as f:
             writer = csv.DictWriter(f, fieldnames=self.columns)
@@ -819,8 +306,8 @@ def prepare_synthetic_corpus(config: TrainConfig,
     Examples
     --------
     >>> import tempfile
-    >>> from nortonkit.config import config_from_dict
-    >>> from nortonkit.data.synthetic import SyntheticConfig, generate_corpus, load_manifest
+    >>> from nortonkit.train.config import config_from_dict
+    >>> from nortonkit.synthetic.corpus import SyntheticConfig, generate_corpus, load_manifest
     >>> root = Path(tempfile.mkdtemp()) / "data"
     >>> _ = generate_corpus(root, SyntheticConfig.preset("smoke", scale=40), progress=False)
     >>> cfg = config_from_dict({"data": {"root": str(root), "synthetic": "smoke"}})
@@ -864,8 +351,8 @@ def fit(config: TrainConfig) -> FitResult:
 
     Parameters
     ----------
-    config : a resolved :class:`~nortonkit.config.TrainConfig`
-        (from :func:`~nortonkit.config.load_config`).
+    config : a resolved :class:`~nortonkit.train.config.TrainConfig`
+        (from :func:`~nortonkit.train.config.load_config`).
 
     Returns
     -------
@@ -882,8 +369,8 @@ def fit(config: TrainConfig) -> FitResult:
     Examples
     --------
     >>> import tempfile
-    >>> from nortonkit.config import config_from_dict
-    >>> from nortonkit.data.synthetic import ensure_corpus
+    >>> from nortonkit.train.config import config_from_dict
+    >>> from nortonkit.synthetic.corpus import ensure_corpus
     >>> tmp = Path(tempfile.mkdtemp())
     >>> root = ensure_corpus(tmp / "data", "smoke").root
     >>> cfg = config_from_dict({
@@ -924,13 +411,13 @@ def _seed_all(seed: int) -> None:
 
 
 def _fit(config: TrainConfig, env: DistEnv) -> FitResult:
-    from .checkpoint import (
+    from ..checkpoint import (
         load_checkpoint,
         load_fairseq_checkpoint,
         load_state_dict_strict,
         restore_train_state,
     )
-    from .data.howto100m import plan_batches
+    from ..data.howto100m import plan_batches
 
     t = config.train
     out_dir = Path(t.out_dir)
@@ -1019,7 +506,7 @@ def _fit(config: TrainConfig, env: DistEnv) -> FitResult:
                     writer.add_scalar(f"{prefix}/{k}", v, at)
 
     def save(name: str, kept_epoch: int, kept_consumed: int, batches: list) -> Path:
-        from .checkpoint import capture_rng_state, save_checkpoint
+        from ..checkpoint import capture_rng_state, save_checkpoint
 
         states = all_gather_object(capture_rng_state())
         path = out_dir / name
@@ -1048,7 +535,7 @@ def _fit(config: TrainConfig, env: DistEnv) -> FitResult:
         if metrics["val_loss"] < best:
             best = metrics["val_loss"]
             if env.is_main:
-                from .checkpoint import save_checkpoint
+                from ..checkpoint import save_checkpoint
 
                 save_checkpoint(out_dir / BEST, encoder, metadata={
                     "step": step, "epoch": at_epoch, "val": metrics,
@@ -1111,7 +598,7 @@ def _fit(config: TrainConfig, env: DistEnv) -> FitResult:
             epoch, epoch_batches, consumed = epoch + 1, None, 0
             continue
         if rng_state is not None:  # resumed: the RNG streams continue exactly where they were
-            from .checkpoint import restore_rng_state
+            from ..checkpoint import restore_rng_state
 
             restore_rng_state(rng_state)
             rng_state = None
@@ -1214,31 +701,3 @@ def _print(msg: str, bar: Any) -> None:
         bar.write(msg, file=sys.stderr)
     else:
         print(msg, file=sys.stderr, flush=True)
-
-
-# ----------------------------------------------------------------------------- CLI
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m nortonkit.train --config run.yaml [section.key=value ...]``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m nortonkit.train",
-        description="Norton pre-training (one process, or one per GPU under torchrun).",
-    )
-    parser.add_argument("--config", required=True, help="YAML file (e.g. nortonkit/configs/"
-                        "tiny_synthetic.yaml)")
-    parser.add_argument("overrides", nargs="*", help="section.key=value, e.g. optim.lr=1e-4")
-    args = parser.parse_args(argv)
-    try:
-        config = load_config(args.config, args.overrides)
-    except (ValueError, FileNotFoundError) as e:
-        parser.error(str(e))
-    result = fit(config)
-    if int(os.environ.get("RANK", "0")) == 0:
-        where = result.last_checkpoint or result.out_dir
-        print(f"done: {result.step} updates, epoch {result.epoch}; checkpoint {where}", flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

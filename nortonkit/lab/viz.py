@@ -2,7 +2,7 @@
 
 Every function takes numpy arrays or tensors and an optional matplotlib ``ax``; it returns the
 ``Figure``. Nothing here computes a method: callers pass results from the library
-(:func:`plot_explorer` draws a :class:`nortonkit.explore.ExplorerResult`, and
+(:func:`plot_explorer` draws a :class:`nortonkit.lab.explore.ExplorerResult`, and
 :func:`figure_png` turns any figure into PNG bytes for an ``ipywidgets.Image``).
 """
 
@@ -253,7 +253,7 @@ def plot_explorer(result, clip_labels: Sequence[str] | None = None,
 
     Parameters
     ----------
-    result : a :class:`nortonkit.explore.ExplorerResult` (``similarity``, ``dtw_path``,
+    result : a :class:`nortonkit.lab.explore.ExplorerResult` (``similarity``, ``dtw_path``,
         ``ot_plan``, ``bucket_plan`` of shape (M, N); ``clip_to_bucket`` (M,);
         ``caption_to_bucket`` (N,); ``bucket_value``; ``agreement``).
     clip_labels : M clip times (y axes); caption_labels : N caption texts (x axes).
@@ -422,7 +422,7 @@ def plot_noise_sweep(df, knob: str, metric: str, method_col: str = "method",
 
 def plot_method_bars(summary, metric: str, references: dict[str, float] | None = None,
                      title: str = "", ax: Axes | None = None) -> Figure:
-    """Mean ± std over seeds of one metric per method (a :func:`nortonkit.study.summarize`
+    """Mean ± std over seeds of one metric per method (a :func:`nortonkit.lab.study.summarize`
     frame), with reference levels (baselines, the stage-1 checkpoint) as labelled lines.
 
     >>> import pandas as pd
@@ -453,7 +453,7 @@ def plot_method_bars(summary, metric: str, references: dict[str, float] | None =
     return fig
 
 
-_TRANSPORT_PARAMETERS = ("alpha", "quantile", "eps")  # nortonkit.transport_study
+_TRANSPORT_PARAMETERS = ("alpha", "quantile", "eps")  # nortonkit.lab.transport_study
 
 
 def _transport_panel(runs, knob: str, metric: str, ax,
@@ -472,7 +472,7 @@ def plot_transport_sweep(runs, metric: str = "accuracy") -> Figure:
     Top row: the noise knobs. Bottom row: ``alpha``, ``quantile``, ``eps`` at the default
     noise, then Norton's bucket precision and recall against the irrelevant rate (if swept).
 
-    >>> from nortonkit.transport_study import transport_sweep
+    >>> from nortonkit.lab.transport_study import transport_sweep
     >>> runs = transport_sweep({"reorder_rate": (0.0, 1.0)}, alphas=(0.1, 1.0),
     ...                        quantiles=(0.3,), epsilons=(0.1,), seeds=[0], n_videos=1)
     >>> len(plot_transport_sweep(runs).axes)

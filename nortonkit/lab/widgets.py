@@ -2,9 +2,10 @@
 
 Sliders for the log-sum-exp temperature ``alpha`` (Eq. 5), the bucket quantile ``p`` (Eq. 6),
 the entropy ``eps`` (Eq. 2-3) and the Sinkhorn iteration count, and a picker over examples
-(:func:`nortonkit.explore.explorer_examples`). Every change calls
+(:func:`nortonkit.lab.explore.explorer_examples`). Every change calls
 :meth:`AlignmentExplorer.update`, which calls :func:`render_explorer`: the computation is
-:func:`nortonkit.explore.explore_alignment`, the picture :func:`nortonkit.viz.plot_explorer`.
+:func:`nortonkit.lab.explore.explore_alignment`, the picture
+:func:`nortonkit.lab.viz.plot_explorer`.
 Both are plain functions, so tests and papermill drive the explorer without a browser, and the
 same notebook serves as a standalone page with Voila.
 
@@ -23,9 +24,9 @@ from typing import NamedTuple
 
 import ipywidgets as W
 
+from ..io import atomic_write
+from ..validation import check_int_at_least
 from .explore import AlignmentExample, ExplorerResult, explore_alignment
-from .io import atomic_write
-from .validation import check_int_at_least
 from .viz import figure_png, plot_explorer
 
 __all__ = ["ExplorerView", "render_explorer", "agreement_html", "AlignmentExplorer",
@@ -40,7 +41,7 @@ class ExplorerView(NamedTuple):
 
     Attributes
     ----------
-    result : the :class:`nortonkit.explore.ExplorerResult` (arrays of shape (M, N), (M,), (N,)).
+    result : the :class:`nortonkit.lab.explore.ExplorerResult` (arrays of shape (M, N), (M,), (N,)).
     png : the four-panel figure as PNG bytes.
     html : the agreement and bucket-mass table.
     """
@@ -56,7 +57,7 @@ def agreement_html(example: AlignmentExample, result: ExplorerResult) -> str:
     Parameters
     ----------
     example : the example (N caption texts, optional truth of shape (M, N)).
-    result : its :class:`nortonkit.explore.ExplorerResult` (``caption_to_bucket`` (N,)).
+    result : its :class:`nortonkit.lab.explore.ExplorerResult` (``caption_to_bucket`` (N,)).
 
     Returns
     -------
@@ -71,8 +72,8 @@ def agreement_html(example: AlignmentExample, result: ExplorerResult) -> str:
     Examples
     --------
     >>> import torch
-    >>> from nortonkit.explore import example_from_synthetic, explore_alignment
-    >>> from nortonkit.data.synthetic import synthetic_example
+    >>> from nortonkit.lab.explore import example_from_synthetic, explore_alignment
+    >>> from nortonkit.synthetic.corpus import synthetic_example
     >>> ex = example_from_synthetic(synthetic_example(seed=0, n_steps=3))
     >>> "Norton accuracy" in agreement_html(ex, explore_alignment(ex))
     True
@@ -100,14 +101,14 @@ def render_explorer(example: AlignmentExample, alpha: float = 1.0, bucket_quanti
 
     Parameters
     ----------
-    example : an :class:`nortonkit.explore.AlignmentExample` (M clips, N captions).
-    alpha, bucket_quantile, eps, n_iters : as in :func:`nortonkit.explore.explore_alignment`.
+    example : an :class:`nortonkit.lab.explore.AlignmentExample` (M clips, N captions).
+    alpha, bucket_quantile, eps, n_iters : as in :func:`nortonkit.lab.explore.explore_alignment`.
     dpi : resolution of the PNG.
 
     Returns
     -------
     ExplorerView
-        ``result``, ``png`` (four panels, :func:`nortonkit.viz.plot_explorer`) and ``html``.
+        ``result``, ``png`` (four panels, :func:`nortonkit.lab.viz.plot_explorer`) and ``html``.
 
     Notes
     -----
@@ -115,7 +116,7 @@ def render_explorer(example: AlignmentExample, alpha: float = 1.0, bucket_quanti
 
     Examples
     --------
-    >>> from nortonkit.explore import explorer_examples
+    >>> from nortonkit.lab.explore import explorer_examples
     >>> ex = explorer_examples(smoke=True)["synthetic 0: clean narration"]()
     >>> a, b = render_explorer(ex, eps=0.05), render_explorer(ex, eps=0.5)
     >>> a.png[1:4], a.png != b.png
@@ -138,7 +139,7 @@ class AlignmentExplorer:
 
     Parameters
     ----------
-    examples : ordered mapping name -> :class:`~nortonkit.explore.AlignmentExample` or a
+    examples : ordered mapping name -> :class:`~nortonkit.lab.explore.AlignmentExample` or a
         function that builds one (called once, on first selection).
     alpha, bucket_quantile, eps, n_iters : initial slider values.
     dpi : resolution of the plan image.
@@ -157,11 +158,11 @@ class AlignmentExplorer:
 
     Notes
     -----
-    Norton Eq. 2-3, 5 and 6; see :func:`nortonkit.explore.explore_alignment`.
+    Norton Eq. 2-3, 5 and 6; see :func:`nortonkit.lab.explore.explore_alignment`.
 
     Examples
     --------
-    >>> from nortonkit.explore import explorer_examples
+    >>> from nortonkit.lab.explore import explorer_examples
     >>> ex = AlignmentExplorer(explorer_examples(smoke=True))
     >>> before = ex.image.value
     >>> ex.eps.value = 0.5  # fires the observer, as a slider move in the browser does
@@ -231,7 +232,7 @@ class AlignmentExplorer:
 
     @property
     def result(self) -> ExplorerResult | None:
-        """The last :class:`~nortonkit.explore.ExplorerResult`."""
+        """The last :class:`~nortonkit.lab.explore.ExplorerResult`."""
         return None if self.view is None else self.view.result
 
     def update(self, change=None) -> ExplorerView | None:
@@ -258,7 +259,7 @@ class AlignmentExplorer:
         """Write the current four-panel picture to ``path`` (PNG, atomically); returns the path.
 
         >>> import tempfile
-        >>> from nortonkit.explore import explorer_examples
+        >>> from nortonkit.lab.explore import explorer_examples
         >>> ex = AlignmentExplorer(explorer_examples(smoke=True))
         >>> ex.save(Path(tempfile.mkdtemp()) / "explorer.png").read_bytes()[1:4]
         b'PNG'
@@ -282,8 +283,8 @@ def alignment_explorer(examples: Mapping[str, ExampleSource], alpha: float = 1.0
 
     Parameters
     ----------
-    examples : name -> :class:`~nortonkit.explore.AlignmentExample` or builder, e.g.
-        :func:`nortonkit.explore.explorer_examples`.
+    examples : name -> :class:`~nortonkit.lab.explore.AlignmentExample` or builder, e.g.
+        :func:`nortonkit.lab.explore.explorer_examples`.
     alpha, bucket_quantile, eps, n_iters : initial values (Norton: alpha 1, quantile 0.3,
         eps 0.1, 50 iterations).
     dpi : resolution of the plan image.
@@ -299,7 +300,7 @@ def alignment_explorer(examples: Mapping[str, ExampleSource], alpha: float = 1.0
 
     Examples
     --------
-    >>> from nortonkit.explore import explorer_examples
+    >>> from nortonkit.lab.explore import explorer_examples
     >>> ex = alignment_explorer(explorer_examples(smoke=True))
     >>> ex.picker.value = "synthetic 0: HTM-Align-like noise"
     >>> ex.view.result.similarity.shape[0] > 4, ex.n_updates

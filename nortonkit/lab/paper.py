@@ -3,7 +3,7 @@
 ``nortonkit/paper_tables.json`` holds every table of Norton (ICLR 2024) plus the TempCLR and
 VideoCLIP tables it compares with; each row carries its ``source`` (which text conversions of
 the paper agree on it, see ``paper_tables.md``). :func:`paper_table` returns one table as
-stored, :func:`paper_rows` the same in the tidy long format of :mod:`nortonkit.evaluate`
+stored, :func:`paper_rows` the same in the tidy long format of :mod:`nortonkit.lab.evaluate`
 (one row per method, setting, measure and metric), and :func:`compare_with_paper` puts each of
 our result rows beside the matching paper row.
 
@@ -124,7 +124,7 @@ def _setting(table: str, row: dict[str, Any]) -> str:
 
 
 def paper_rows(table_key: str) -> Any:
-    """One paper table in the tidy long format of :mod:`nortonkit.evaluate`.
+    """One paper table in the tidy long format of :mod:`nortonkit.lab.evaluate`.
 
     Parameters
     ----------
@@ -190,7 +190,7 @@ def compare_with_paper(results: Any, method: str = NORTON) -> Any:
 
     Parameters
     ----------
-    results : pandas.DataFrame from :func:`nortonkit.evaluate.run_task` (columns ``table``,
+    results : pandas.DataFrame from :func:`nortonkit.lab.evaluate.run_task` (columns ``table``,
         ``measure``, ``metric``, ``value``; ``setting`` and ``method`` when present).
     method : the paper row to compare with: ``"Norton (Ours)"`` (default) or a prefix of
         another method's name (``"VideoCLIP"``, ``"TempCLR"``, ``"MIL-NCE"``, ...). Table 7
