@@ -476,7 +476,7 @@ def work_ddp(w: Worker, sizes: Sizes, work: Path) -> None:
 
     def ddp():
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               "--nproc_per_node=2", "-m", "nortonkit.train.loop", "--config", str(GPU_SMOKE),
+               "--nproc_per_node=2", "-m", "nortonkit.train", "--config", str(GPU_SMOKE),
                *overrides]
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
