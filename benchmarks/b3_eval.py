@@ -6,7 +6,7 @@
 Workload: the paper's background-removed test set size, 436 videos with 3,350 clips in total
 (K_v clips per video drawn so that the sum is 3,350, between 2 and 24 as in YouCookII), one
 caption per clip; 768-d caption and clip vectors (bert-base width), caption k a noisy copy of
-clip k. ``nortonkit.eval.tasks.paragraph_scores`` scores every paragraph against every
+clip k. ``nortonkit.eval.paragraph.paragraph_scores`` scores every paragraph against every
 video (436 x 436 = 190,096 pairs) with every measure (Cap. Avg., DTW, OTAM, OT) in both
 variants (corrected: ``nortonkit.alignment``; official-compatible: ``nortonkit.compat``), then
 R@1/5/10 and MR. Budget (B3): at most 5 s for the scoring on the project's 2-core CPU.
@@ -26,13 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from nortonkit.eval.tasks import (  # noqa: E402
-    MEASURES,
-    VARIANTS,
-    pad_groups,
-    paragraph_rows,
-    paragraph_scores,
-)
+from nortonkit.eval.common import VARIANTS, pad_groups  # noqa: E402
+from nortonkit.eval.paragraph import MEASURES, paragraph_rows, paragraph_scores  # noqa: E402
 from nortonkit.io import atomic_write  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "b3_eval.md"

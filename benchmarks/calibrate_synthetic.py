@@ -47,11 +47,8 @@ sys.path.insert(0, str(ROOT))
 from nortonkit.data.layout import DataRoot  # noqa: E402
 from nortonkit.io import safe_pickle_load  # noqa: E402
 from nortonkit.lab.baselines import METHODS, Encoders, _unit, recall_at, youcook  # noqa: E402
-from nortonkit.synthetic.corpus import (  # noqa: E402
-    SyntheticConfig,
-    ensure_corpus,
-    load_manifest,
-)
+from nortonkit.synthetic.config import SyntheticConfig  # noqa: E402
+from nortonkit.synthetic.corpus import ensure_corpus, load_manifest  # noqa: E402
 
 WINDOW = 16  # background-kept windows (docs/protocols.md §7.4)
 

@@ -33,7 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 from nortonkit.checkpoint import load_checkpoint  # noqa: E402
 from nortonkit.lab.robustness import evaluate_encoder  # noqa: E402
-from nortonkit.synthetic.corpus import SyntheticConfig, generate_corpus  # noqa: E402
+from nortonkit.synthetic.config import SyntheticConfig  # noqa: E402
+from nortonkit.synthetic.corpus import generate_corpus  # noqa: E402
 from nortonkit.train.config import load_config  # noqa: E402
 from nortonkit.train.loop import fit  # noqa: E402
 
@@ -64,6 +65,7 @@ STAGE1_VARIANTS: dict[str, list[str]] = {
     "stage 1, MiniLM's first layer on both sides (h384)": _MINILM,
     "stage 1, 8000-video corpus (each video seen about 5x)": [
         f"data.root={SCALED}", "data.synthetic=null"],
+    "stage 1, no position embeddings (model.positions=none)": ["model.positions=none"],
 }
 
 
@@ -79,10 +81,14 @@ def _recipes() -> dict[str, tuple[str, list[str]]]:
                   for name, over in STAGE1_VARIANTS.items()}
 
 
-def train(out: Path, data: str, scale: int) -> None:
+def train(out: Path, data: str, scale: int, only: str | None = None) -> None:
+    """Train every recipe (or those whose name contains ``only``) into ``out``."""
+    recipes = {k: v for k, v in _recipes().items() if only is None or only in k}
     scaled = out / f"corpus_{scale}"
-    generate_corpus(scaled, SyntheticConfig.preset("default", seed=0, scale=scale), progress=False)
-    for name, (yaml, over) in _recipes().items():
+    if any(SCALED in o for _, over in recipes.values() for o in over):
+        generate_corpus(scaled, SyntheticConfig.preset("default", seed=0, scale=scale),
+                        progress=False)
+    for name, (yaml, over) in recipes.items():
         run = _dir(out, name)
         common = [f"train.out_dir={run}", f"data.root={data}", "train.progress=false",
                   "train.resume=false", "train.tensorboard=false", "train.val_every=25",
@@ -137,10 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default="artifacts/synthetic", help="the default corpus")
     ap.add_argument("--scale", type=int, default=8000,
                     help="videos of the larger corpus of the last variant")
+    ap.add_argument("--only", default=None,
+                    help="with --train: only the recipes whose name contains this text")
     ap.add_argument("--figure", default="data_recipes/figures/learning_curves.png")
     args = ap.parse_args(argv)
     if args.train:
-        train(Path(args.runs), args.data, args.scale)
+        train(Path(args.runs), args.data, args.scale, args.only)
     elif args.rescore:
         for name in _recipes():
             rescore(_dir(Path(args.runs), name), args.data)

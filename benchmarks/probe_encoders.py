@@ -33,7 +33,8 @@ from nortonkit.data.text import encode_texts, load_tokenizer  # noqa: E402
 from nortonkit.data.youcook import load_youcook_paragraphs  # noqa: E402
 from nortonkit.lab.baselines import Encoders  # noqa: E402
 from nortonkit.lab.robustness import encode_clips  # noqa: E402
-from nortonkit.synthetic.corpus import SyntheticConfig, load_ground_truth  # noqa: E402
+from nortonkit.synthetic.config import SyntheticConfig  # noqa: E402
+from nortonkit.synthetic.ground_truth import load_ground_truth  # noqa: E402
 
 
 def ncm_accuracy(x: torch.Tensor, labels: torch.Tensor, test: torch.Tensor) -> float:

@@ -23,10 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from nortonkit.synthetic.config import SyntheticConfig, describe_config  # noqa: E402
 from nortonkit.synthetic.corpus import (  # noqa: E402
     CorpusMismatchError,
-    SyntheticConfig,
-    describe_config,
     generate_corpus,
     load_manifest,
 )

@@ -21,6 +21,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .checkpoint import checkpoint_hash, load_fairseq_checkpoint, save_checkpoint
+from .encoders import EncoderConfig
+
 __all__ = ["main", "build_parser"]
 
 
@@ -91,8 +94,6 @@ def main(argv: list[str] | None = None) -> int:
         overrides = _overrides(args.set)
     except ValueError as e:
         parser.error(str(e))
-    from .checkpoint import checkpoint_hash, load_fairseq_checkpoint, save_checkpoint
-    from .encoders import EncoderConfig
 
     try:
         if not args.source.is_file():

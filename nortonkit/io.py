@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import _compat_pickle
 import contextlib
+import importlib
 import io
 import math
 import os
@@ -22,6 +23,9 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+
+import numpy as np
+import torch
 
 __all__ = [
     "atomic_write",
@@ -72,7 +76,6 @@ def atomic_write(
 
 def atomic_save_npy(path: str | os.PathLike, array: Any, fsync: bool = True) -> None:
     """``np.save`` through :func:`atomic_write` (the file is complete or absent)."""
-    import numpy as np
 
     with atomic_write(path, "wb", fsync=fsync) as f:
         np.save(f, np.asarray(array), allow_pickle=False)
@@ -118,7 +121,6 @@ def load_npy(path: str | os.PathLike, mmap: bool = False) -> Any:
     ...
     ValueError: .../v.npy: truncated or corrupt .npy file: its header announces shape (30, 512) ...
     """
-    import numpy as np
 
     path = Path(path)
     if not path.is_file():
@@ -137,7 +139,6 @@ def load_npy(path: str | os.PathLike, mmap: bool = False) -> Any:
 
 def _npy_problem(path: Path, error: BaseException) -> str:
     """What is wrong with a ``.npy`` file that ``np.load`` could not read, in words."""
-    import numpy as np
 
     fmt = np.lib.format
     size = path.stat().st_size
@@ -202,6 +203,26 @@ _BUILTIN_GLOBALS = {
 _BUILTIN_GLOBALS |= {("collections", "OrderedDict"), ("_codecs", "encode")}
 
 
+def builtin_pickle_global(module: str, name: str) -> Any:
+    """The builtin container/scalar global a pickle may name (the allow-list), else ``None``.
+
+    Allowed: ``dict``, ``list``, ``tuple``, ``set``, ``frozenset``, ``str``, ``bytes``,
+    ``bytearray``, ``int``, ``float``, ``bool``, ``complex``, ``slice``, ``range``,
+    ``collections.OrderedDict`` and ``_codecs.encode`` (how protocol 2 pickles bytes). Shared by
+    every restricted unpickler of the package, with :func:`numpy_pickle_global`.
+
+    Examples
+    --------
+    >>> builtin_pickle_global("builtins", "dict")
+    <class 'dict'>
+    >>> builtin_pickle_global("builtins", "eval") is None
+    True
+    """
+    if (module, name) in _BUILTIN_GLOBALS:
+        return getattr(importlib.import_module(module), name)
+    return None
+
+
 def numpy_pickle_global(module: str, name: str) -> Any:
     """The numpy global a pickle of arrays may name (the allow-list), else ``None``.
 
@@ -216,9 +237,7 @@ def numpy_pickle_global(module: str, name: str) -> Any:
     >>> numpy_pickle_global("numpy", "load") is None
     True
     """
-    import importlib
 
-    import numpy as np
 
     if (module, name) in _NUMPY_GLOBALS:
         return getattr(importlib.import_module(module), name)
@@ -241,9 +260,9 @@ class _RestrictedUnpickler(pickle.Unpickler):
             module, name = _compat_pickle.NAME_MAPPING[(module, name)]
         elif module in _compat_pickle.IMPORT_MAPPING:
             module = _compat_pickle.IMPORT_MAPPING[module]
-        if (module, name) in _BUILTIN_GLOBALS:
-            return super().find_class(module, name)
-        found = numpy_pickle_global(module, name)
+        found = builtin_pickle_global(module, name)
+        if found is None:
+            found = numpy_pickle_global(module, name)
         if found is not None:
             return found
         raise UnsafePickleError(
@@ -295,7 +314,6 @@ def safe_torch_load(path: str | os.PathLike, extra_globals: list[Any] | None = N
     ``extra_globals`` extends torch's weights-only allow-list (e.g. ``argparse.Namespace`` for
     fairseq checkpoints). Truncated or foreign files raise ``ValueError`` naming the file.
     """
-    import torch
 
     path = Path(path)
     if not path.is_file():

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .alignment import soft_dtw
 from .similarity import mean_pooled_similarity, official_fused_similarity
 from .transport import bucket_sinkhorn, bucket_value_from_quantile, sinkhorn
 from .validation import (
@@ -381,7 +382,6 @@ def video_paragraph_loss(
             plans = plans * (k / plans.sum(dim=(-1, -2), keepdim=True))  # mass K per block
         d = (plans * flat).sum(dim=(-1, -2))  # (G*G,)
     elif measure == "dtw":
-        from .alignment import soft_dtw  # lazy: alignment is optional for the other measures
 
         d = -soft_dtw(-flat, dtw_gamma).cost  # (G*G,)
     else:

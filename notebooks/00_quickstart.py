@@ -33,8 +33,9 @@ paths
 # A narrated video from the synthetic generator, with noisy captions: some are irrelevant, some are spoken before or after their step (Norton Sec. 1).
 
 # %%
-from nortonkit.synthetic.corpus import synthetic_example
-from nortonkit.lab.explore import example_from_synthetic, explore_alignment
+from nortonkit.synthetic.example import synthetic_example
+from nortonkit.lab.explore import explore_alignment
+from nortonkit.lab.explore_examples import example_from_synthetic
 
 video = synthetic_example(seed=seed, n_steps=5)
 example = example_from_synthetic(video)

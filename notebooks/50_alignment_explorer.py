@@ -39,7 +39,7 @@ print(environment_report(device=device))
 # %%
 from pathlib import Path
 
-from nortonkit.lab.explore import explorer_examples
+from nortonkit.lab.explore_examples import explorer_examples
 from nortonkit.lab.widgets import alignment_explorer
 
 examples = explorer_examples(data_root, checkpoint, dataset, smoke=smoke, seed=seed,

@@ -59,7 +59,7 @@ pd.concat({"oracle encoders": pd.DataFrame(accuracy).T,
            "stage-1 checkpoint": pd.DataFrame(trained).T})
 
 # %%
-from nortonkit.lab.transport_study import summarize, summary_table
+from nortonkit.lab.transport_study_summary import summarize, summary_table
 
 summary = summarize(runs)
 summary_table(summary)
@@ -67,7 +67,7 @@ summary_table(summary)
 # %%
 from IPython.display import Markdown
 
-from nortonkit.lab.transport_study import claims_markdown, paper_claims
+from nortonkit.lab.transport_study_summary import claims_markdown, paper_claims
 
 Markdown(claims_markdown(paper_claims(summary), n_seeds=runs["seed"].nunique()))
 

@@ -30,11 +30,11 @@ paths = notebook_paths(artifacts, out_dir, data_root, checkpoint, dataset, smoke
 paths
 
 # %%
-from nortonkit.lab.paper import compare_with_paper
+from nortonkit.lab.reports import beside_paper
 from nortonkit.lab.reports import collect_results
 
 results = collect_results(paths.results)
-compared = compare_with_paper(results) if len(results) else results
+compared = beside_paper(results, dataset) if len(results) else results
 compared
 
 # %%

@@ -8,7 +8,7 @@ import matplotlib
 import pytest
 import torch
 
-from nortonkit.synthetic.corpus import SyntheticConfig
+from nortonkit.synthetic.config import SyntheticConfig
 
 matplotlib.use("Agg")
 

@@ -18,18 +18,15 @@ import numpy as np
 import pytest
 from conftest import tiny_corpus_config as tiny
 
-from nortonkit.synthetic import corpus as syn
 from nortonkit.data.features import load_feature
 from nortonkit.data.howto100m import ShardedFeatures, write_feature_shards
 from nortonkit.data.layout import DataRoot
 from nortonkit.io import load_npy
 from nortonkit.lab.evaluate import check_data_root
-from nortonkit.synthetic.corpus import (
-    CorpusMismatchError,
-    SyntheticConfig,
-    generate_corpus,
-    load_manifest,
-)
+from nortonkit.synthetic import corpus
+from nortonkit.synthetic.config import SyntheticConfig, _config_record
+from nortonkit.synthetic.corpus import CorpusMismatchError, generate_corpus, load_manifest
+from nortonkit.train.cli import main as train_main
 from nortonkit.train.config import (
     DataConfig,
     LossConfig,
@@ -45,7 +42,7 @@ from nortonkit.train.presets import preset_names
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "nortonkit" / "configs").glob("*.yaml"))
 SCRIPT = REPO / "data_recipes" / "synthetic.py"
-HIDDEN = (syn._NEW_NAME, syn._OLD_NAME, syn._PARTIAL_NAME)
+HIDDEN = (corpus._NEW_NAME, corpus._OLD_NAME, corpus._PARTIAL_NAME)
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -160,11 +157,11 @@ def test_a_replacement_killed_half_way_leaves_the_old_corpus(tmp_path, monkeypat
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(syn, "_write_coin", killed)
+    monkeypatch.setattr(corpus, "_write_coin", killed)  # the name corpus._write_into calls
     with pytest.raises(KeyboardInterrupt):
         generate_corpus(out, tiny(1), progress=False, overwrite=True)
     # the old corpus is complete and untouched; only the hidden work folder is left
-    assert {k: v for k, v in snapshot(out).items() if not k.startswith(syn._NEW_NAME)} == before
+    assert {k: v for k, v in snapshot(out).items() if not k.startswith(corpus._NEW_NAME)} == before
     assert load_manifest(out)["config"]["seed"] == 0
     monkeypatch.undo()
     generate_corpus(out, tiny(1), progress=False, overwrite=True)
@@ -199,7 +196,7 @@ def test_training_generates_the_corpus_on_first_use(tmp_path):
     lines: list[str] = []
     prepare_synthetic_corpus(cfg, log=lines.append)
     assert lines == []
-    assert load_manifest(root)["config"] == syn._config_record(SyntheticConfig.preset("smoke"))
+    assert load_manifest(root)["config"] == _config_record(SyntheticConfig.preset("smoke"))
     stamp = (root / "manifest.json").stat().st_mtime_ns
     prepare_synthetic_corpus(cfg, log=lines.append)  # second use: nothing written, no line
     assert lines == [] and (root / "manifest.json").stat().st_mtime_ns == stamp
@@ -292,11 +289,9 @@ def test_the_numeric_fields_are_found():
 
 
 def test_training_cli_reports_the_key_not_a_traceback(capsys):
-    from nortonkit.train.cli import main
-
     with pytest.raises(SystemExit) as info:
-        main(["--config", str(REPO / "nortonkit" / "configs" / "tiny_synthetic.yaml"),
-              "optim.lr=-1"])
+        train_main(["--config", str(REPO / "nortonkit" / "configs" / "tiny_synthetic.yaml"),
+                    "optim.lr=-1"])
     assert info.value.code == 2
     assert "tiny_synthetic.yaml: optim.lr: expected a finite number > 0, got -1.0" in \
         capsys.readouterr().err

@@ -556,3 +556,49 @@ def test_bert_base_layernorm_only_counts(bert_base):
     shapes = dict(bert_base.named_parameters())
     assert sum(shapes[n].numel() for n in official) == 59_904
     assert all(n.split(".")[-2] == "LayerNorm" for n in official)
+
+
+def test_positions_none_makes_each_encoder_order_free():
+    """``positions="none"``: shuffling a caption's words or a clip's frames leaves the pooled
+    vectors unchanged; with BERT's absolute positions it does not. The state dict is the same."""
+    torch.manual_seed(0)
+    absolute = DualEncoder(EncoderConfig(preset="tiny", vocab_size=128, dropout=0.0)).eval()
+    free = DualEncoder(EncoderConfig(preset="tiny", vocab_size=128, dropout=0.0,
+                                     positions="none")).eval()
+    free.load_state_dict(absolute.state_dict())
+    assert list(free.state_dict()) == list(absolute.state_dict())
+    ids = torch.tensor([[101, 7, 8, 9, 10, 102]])
+    shuffled = torch.tensor([[101, 10, 8, 7, 9, 102]])
+    frames = torch.randn(1, 5, 512)
+    perm = torch.tensor([3, 0, 4, 1, 2])
+    mask = torch.ones(1, 5, dtype=torch.bool)
+    with torch.no_grad():
+        for model, same in ((free, True), (absolute, False)):
+            t0 = model.encode_text(ids, ids > 0).pooled
+            t1 = model.encode_text(shuffled, shuffled > 0).pooled
+            v0 = model.encode_video(frames, mask).pooled
+            v1 = model.encode_video(frames[:, perm], mask).pooled
+            assert torch.allclose(t0, t1, atol=1e-5) is same
+            assert torch.allclose(v0, v1, atol=1e-5) is same
+
+
+def test_positions_none_adds_nothing_and_learns_nothing():
+    """The position embeddings of ``positions="none"`` contribute zero and receive no gradient."""
+    torch.manual_seed(0)
+    model = DualEncoder(EncoderConfig(preset="tiny", vocab_size=128, trainable="all",
+                                      positions="none"))
+    ids = torch.tensor([[101, 7, 8, 102]])
+    out = model(torch.randn(1, 3, 512), torch.ones(1, 3, dtype=torch.bool), ids, ids > 0)
+    (out.video.pooled.sum() + out.text.pooled.sum()).backward()
+    for bert in (model.video_encoder.bert, model.text_encoder):
+        emb = bert.embeddings
+        assert float(emb.position_embeddings(torch.arange(4)).abs().max()) == 0.0
+        grad = emb.position_embeddings.weight.grad
+        assert grad is None or float(grad.abs().max()) == 0.0
+        assert float(emb.word_embeddings.weight.grad.abs().max()) > 0.0
+
+
+def test_positions_rejects_unknown_values():
+    with pytest.raises(ValueError, match=r"positions: expected one of \('absolute', 'none'\), "
+                                         r"got 'relative'"):
+        EncoderConfig(preset="tiny", positions="relative")

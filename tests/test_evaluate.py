@@ -17,12 +17,9 @@ from nortonkit.checkpoint import checkpoint_hash, save_checkpoint
 from nortonkit.data.layout import DataRoot
 from nortonkit.data.text import encode_texts, load_tokenizer
 from nortonkit.encoders import DualEncoder, EncoderConfig, EncoderOutput
-from nortonkit.eval.tasks import (
-    eval_youcook_clip,
-    eval_youcook_paragraph,
-    pad_groups,
-    paragraph_scores,
-)
+from nortonkit.eval.clip import eval_youcook_clip
+from nortonkit.eval.common import pad_groups
+from nortonkit.eval.paragraph import eval_youcook_paragraph, paragraph_scores
 from nortonkit.lab.evaluate import COLUMNS, TASKS, main, run_task, save_results
 from nortonkit.synthetic.corpus import ensure_corpus
 

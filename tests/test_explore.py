@@ -7,15 +7,17 @@ import json
 import pytest
 import torch
 
-from nortonkit.lab.explore import (
+from nortonkit.lab.explore import explore_alignment
+from nortonkit.lab.explore_examples import (
     AlignmentExample,
     example_from_data_root,
     example_from_synthetic,
-    explore_alignment,
     explorer_examples,
     grid_clips,
 )
-from nortonkit.synthetic.corpus import NoiseConfig, ensure_corpus, synthetic_example
+from nortonkit.synthetic.config import NoiseConfig
+from nortonkit.synthetic.corpus import ensure_corpus
+from nortonkit.synthetic.example import synthetic_example
 
 
 def _example(sim: torch.Tensor, truth=None, anchors=None) -> AlignmentExample:

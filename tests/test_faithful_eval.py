@@ -25,25 +25,14 @@ from nortonkit.data.htm_align import active_text_windows, load_htm_align, pad_wi
 from nortonkit.data.layout import DataRoot
 from nortonkit.data.msrvtt import load_msrvtt_qa
 from nortonkit.encoders import DualEncoder, EncoderConfig, EncoderOutput
-from nortonkit.eval.tasks import (
-    MEASURES,
-    aligned_bucket_value,
-    coin_zero_shot_logits,
-    encode_captions,
-    eval_coin_zero_shot,
-    eval_msrvtt_qa,
-    htm_align_scores,
-    paragraph_scores,
-    qa_scores,
-    text_token_budget,
-)
+from nortonkit.eval.coin import coin_zero_shot_logits, eval_coin_zero_shot
+from nortonkit.eval.common import encode_captions, text_token_budget
+from nortonkit.eval.htm_align import htm_align_scores
+from nortonkit.eval.msrvtt import eval_msrvtt_qa, qa_scores
+from nortonkit.eval.paragraph import MEASURES, aligned_bucket_value, paragraph_scores
 from nortonkit.lab.evaluate import TASKS, finetune_schedule, main, resolve_dataset
-from nortonkit.lab.finetune import (
-    FINETUNE_SCHEDULES,
-    epoch_batches,
-    finetune,
-    resolve_schedule,
-)
+from nortonkit.lab.finetune import finetune
+from nortonkit.lab.schedules import FINETUNE_SCHEDULES, epoch_batches, resolve_schedule
 from nortonkit.synthetic.corpus import ensure_corpus
 from nortonkit.train.schedule import polynomial_decay_lr
 from nortonkit.transport import bucket_sinkhorn

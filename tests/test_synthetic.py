@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
+import importlib.util
 import json
 import subprocess
 import sys
@@ -18,27 +19,35 @@ import pytest
 import torch
 from conftest import tiny_corpus_config as tiny
 
-from nortonkit.synthetic import corpus as syn
-from nortonkit.data.layout import CAPTION_PREFIX, DataRoot
-from nortonkit.io import safe_pickle_load
-from nortonkit.synthetic.corpus import (
-    NoiseConfig,
-    SyntheticConfig,
-    build_world,
-    ensure_corpus,
-    generate_corpus,
-    load_ground_truth,
-    load_manifest,
-    synthetic_example,
+from nortonkit.data.coin import load_coin
+from nortonkit.data.howto100m import (
+    How2Dataset,
+    ShardedCaptions,
+    ShardedFeatures,
+    read_video_list,
 )
+from nortonkit.data.htm_align import load_htm_align
+from nortonkit.data.layout import CAPTION_PREFIX, DataRoot
+from nortonkit.data.msrvtt import MSRVTTTrainDataset, load_msrvtt_qa, load_msrvtt_test
+from nortonkit.data.text import load_tokenizer, pretokenize
+from nortonkit.data.youcook import (
+    load_youcook_clips,
+    load_youcook_full_videos,
+    load_youcook_paragraphs,
+)
+from nortonkit.io import safe_pickle_load
+from nortonkit.synthetic import corpus, video, vocabulary
+from nortonkit.synthetic.config import NoiseConfig, SyntheticConfig
+from nortonkit.synthetic.corpus import ensure_corpus, generate_corpus, load_manifest
+from nortonkit.synthetic.example import synthetic_example
+from nortonkit.synthetic.ground_truth import load_ground_truth
+from nortonkit.synthetic.world import build_world
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory) -> tuple[DataRoot, float]:
-    from nortonkit.data.text import load_tokenizer
-
     load_tokenizer()  # time the generator, not the tokenizer import
     t0 = time.perf_counter()
     root = generate_corpus(tmp_path_factory.mktemp("smoke"), SyntheticConfig.preset("smoke"),
@@ -72,16 +81,17 @@ def _tree_digest(path: Path) -> dict[str, str]:
 
 
 def test_vocabulary_words_are_disjoint():
-    actions = set(syn._ACTION_LOOKUP)
-    objects = set(syn._OBJECT_LOOKUP)
+    actions = set(vocabulary._ACTION_LOOKUP)
+    objects = set(vocabulary._OBJECT_LOOKUP)
     assert not actions & objects
     vocab = actions | objects
     other = set()
-    for spec in syn._DOMAINS.values():
+    for spec in vocabulary._DOMAINS.values():
         for c in spec["contexts"]:
             other |= set(c.split())
-    for phrase in (*syn._FILLERS, *syn._CHATTER, *syn._STEP_TEMPLATES, *syn._MENTION_TEMPLATES,
-                   *syn._TASK_MENTION, *syn._MSRVTT_TEMPLATES):
+    for phrase in (*vocabulary._FILLERS, *vocabulary._CHATTER, *vocabulary._STEP_TEMPLATES,
+                   *vocabulary._MENTION_TEMPLATES, *vocabulary._TASK_MENTION,
+                   *vocabulary._MSRVTT_TEMPLATES):
         other |= set(phrase.replace("{a}", "").replace("{o}", "").replace("{t}", "")
                      .replace("{g}", "").split())
     assert not vocab & other, vocab & other
@@ -323,8 +333,6 @@ def test_how2_ground_truth_is_consistent(root):
     assert protos.shape == (len(world["steps"]), 512)
     n = n_align = n_async = n_async_far = n_sync_exact = n_sync = 0
     own, other = [], []
-    from nortonkit.data.howto100m import ShardedFeatures
-
     feats = ShardedFeatures(root.how2_feature_shards, "train")
     for vid, g in gt.items():
         s = g["sentences"]
@@ -456,8 +464,8 @@ def test_script_deviation_knobs():
     def steps(n=40, **noise):
         out = []
         for i in range(n):
-            plan = syn._timeline(world, task, np.random.default_rng(i), NoiseConfig(**noise),
-                                 60, 240)
+            plan = video._timeline(world, task, np.random.default_rng(i), NoiseConfig(**noise),
+                                   60, 240)
             out.append([sid for sid, _, _ in plan.steps])
         return out
 
@@ -492,7 +500,7 @@ def test_idempotent_and_regenerates_on_config_change(tmp_path):
     assert m["config"]["how2_train"] == 3 and m["counts"]["how2_alignable_fraction"] == 1.0
     assert sorted(p.name for p in root.how2_feature_shards.glob("train_*_data.npy")) == [
         "train_0_data.npy"]
-    assert not (out / syn._PARTIAL_NAME).exists()
+    assert not (out / corpus._PARTIAL_NAME).exists()
 
 
 def test_half_written_corpus_is_detected_and_redone(tmp_path):
@@ -500,7 +508,7 @@ def test_half_written_corpus_is_detected_and_redone(tmp_path):
     generate_corpus(out, tiny(0), progress=False)
     # simulate a run killed half-way: the marker is there, the manifest is not
     (out / "manifest.json").unlink()
-    (out / syn._PARTIAL_NAME).write_text("{}")
+    (out / corpus._PARTIAL_NAME).write_text("{}")
     (out / "how2" / "how2_s3d_train.lst").write_text("garbage\n")
     assert load_manifest(out) is None
     root = generate_corpus(out, tiny(0), progress=False)
@@ -523,11 +531,10 @@ def test_refuses_to_overwrite_foreign_content(tmp_path):
 
 def test_ensure_corpus_and_cli(tmp_path, capsys):
     root = ensure_corpus(tmp_path / "c", "smoke", seed=0)
-    sys.path.insert(0, str(ROOT / "data_recipes"))
-    try:
-        import synthetic as cli  # data_recipes/synthetic.py
-    finally:
-        sys.path.pop(0)
+    spec = importlib.util.spec_from_file_location("synthetic_recipe",
+                                                  ROOT / "data_recipes" / "synthetic.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
     assert cli.main(["--out", str(root.root), "--size", "smoke", "--quiet"]) == 0
     assert "already up to date" in capsys.readouterr().out
     assert cli.main(["--out", str(tmp_path / "d"), "--scale", "0", "--quiet"]) == 2
@@ -546,8 +553,6 @@ def test_smoke_size_is_fast(smoke):
 
 @pytest.mark.slow
 def test_default_size_generates_within_a_minute(tmp_path):
-    from nortonkit.data.text import load_tokenizer
-
     load_tokenizer()
     t0 = time.perf_counter()
     generate_corpus(tmp_path, SyntheticConfig(), progress=False)
@@ -559,7 +564,8 @@ def test_default_size_generates_within_a_minute(tmp_path):
 
 _MEMORY_SCRIPT = textwrap.dedent("""
     import resource, sys, tempfile
-    from nortonkit.synthetic.corpus import SyntheticConfig, generate_corpus
+    from nortonkit.synthetic.config import SyntheticConfig
+    from nortonkit.synthetic.corpus import generate_corpus
     cfg = SyntheticConfig.preset("smoke", how2_train=int(sys.argv[1]), how2_val=2,
         how2_shard_size=32, how2_min_duration_s=200, how2_max_duration_s=240, youcook_val=5,
         youcook_train=1, msrvtt_test=5, msrvtt_train=2, msrvtt_captions=2, coin_videos=8,
@@ -588,14 +594,6 @@ def test_memory_does_not_grow_with_the_number_of_videos():
 
 
 def test_round_trip_howto100m_readers(root):
-    from nortonkit.data.howto100m import (
-        How2Dataset,
-        ShardedCaptions,
-        ShardedFeatures,
-        read_video_list,
-    )
-    from nortonkit.data.text import load_tokenizer, pretokenize
-
     gt = load_ground_truth(root.root, "how2")
     captions = json.loads(root.how2_captions_json.read_text())
     for split in ("train", "val"):
@@ -617,12 +615,6 @@ def test_round_trip_howto100m_readers(root):
 
 
 def test_round_trip_youcook_readers(root):
-    from nortonkit.data.youcook import (
-        load_youcook_clips,
-        load_youcook_full_videos,
-        load_youcook_paragraphs,
-    )
-
     gt = load_ground_truth(root.root, "youcook")
     clips = load_youcook_clips(root)
     assert len(clips.keys) == load_manifest(root.root)["counts"]["youcook_val_clips"]
@@ -643,8 +635,6 @@ def test_round_trip_youcook_readers(root):
 
 
 def test_round_trip_msrvtt_readers(root):
-    from nortonkit.data.msrvtt import MSRVTTTrainDataset, load_msrvtt_qa, load_msrvtt_test
-
     gt = load_ground_truth(root.root, "msrvtt")
     test = load_msrvtt_test(root)
     assert test.video.shape == (16, 32, 512)
@@ -658,8 +648,6 @@ def test_round_trip_msrvtt_readers(root):
 
 
 def test_round_trip_coin_reader(root):
-    from nortonkit.data.coin import load_coin
-
     cg = load_ground_truth(root.root, "coin")
     m = load_manifest(root.root)["counts"]
     test = load_coin(root, subset="testing")
@@ -675,8 +663,6 @@ def test_round_trip_coin_reader(root):
 
 
 def test_round_trip_htm_align_reader(root):
-    from nortonkit.data.htm_align import load_htm_align
-
     gt = load_ground_truth(root.root, "htm_align")
     data = load_htm_align(root)
     assert len(data) == 4

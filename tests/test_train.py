@@ -417,7 +417,8 @@ def test_training_lowers_the_loss_and_raises_retrieval(tmp_path):
     videos) with lighter noise than the default (so that a one-minute run learns more than
     chance): the loss falls and the held-out caption -> clip R@1 (raw dot product, 32 clips per
     pool, chance 1/32) at least doubles."""
-    from nortonkit.synthetic.corpus import NoiseConfig, SyntheticConfig, generate_corpus
+    from nortonkit.synthetic.config import NoiseConfig, SyntheticConfig
+    from nortonkit.synthetic.corpus import generate_corpus
 
     noise = NoiseConfig(irrelevant_rate=0.2, async_rate=0.2, frame_noise=1.0,
                         filler_words_mean=0.5, context_rate=0.1)

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from nortonkit.alignment_metrics import alignment_metrics, pool_metrics
-from nortonkit.lab.transport_study import align_sequences, default_accuracy, transport_accuracy
+from nortonkit.lab.transport_study import default_accuracy, transport_accuracy
+from nortonkit.lab.transport_study_align import align_sequences
 
 
 def _case():
@@ -100,7 +101,7 @@ def _claim_runs(norton_precision):
 def test_bucket_precision_claim_reads_norton_against_the_irrelevant_share(precision, verdict):
     """The chance claim compares Norton's own precision with the irrelevant share, never the
     undefined precision of the methods without a bucket."""
-    from nortonkit.lab.transport_study import paper_claims, summarize
+    from nortonkit.lab.transport_study_summary import paper_claims, summarize
 
     claims = paper_claims(summarize(_claim_runs(precision))).set_index("claim")
     row = claims.loc["The bucket catches irrelevant captions better than chance"]

@@ -6,7 +6,7 @@ import ipywidgets as W
 import pytest
 import torch
 
-from nortonkit.lab.explore import AlignmentExample, explorer_examples
+from nortonkit.lab.explore_examples import AlignmentExample, explorer_examples
 from nortonkit.lab.widgets import (
     AGREEMENT_CLASS,
     PLAN_IMAGE_CLASS,

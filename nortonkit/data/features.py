@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 
 from ..io import atomic_write, load_npy
+from .layout import DataRoot
 
 __all__ = [
     "FEATURE_DIM",
@@ -439,7 +440,6 @@ def resolve_paths(data_root: Any, **paths: Any) -> dict[str, Path]:
     >>> resolve_paths("/data", coin_json=(None, "coin_json"))
     {'coin_json': PosixPath('/data/coin/COIN.json')}
     """
-    from .layout import DataRoot
 
     root = None if data_root is None else (
         data_root if isinstance(data_root, DataRoot) else DataRoot(data_root))
@@ -620,7 +620,7 @@ def install_converter_features(args: argparse.Namespace, dst_dir: str | os.PathL
     """:func:`install_features` with a converter's ``--features/--dim/--mode/--quiet``."""
     progress = None
     if not args.quiet:
-        from tqdm.auto import tqdm
+        from tqdm.auto import tqdm  # noqa: PLC0415 -- optional heavy dependency (tqdm)
 
         progress = partial(tqdm, desc=f"{what} features", unit="video")
     return install_features(args.features, dst_dir, video_ids, expected_dim=args.dim,

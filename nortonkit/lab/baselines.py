@@ -37,7 +37,9 @@ from ..data.howto100m import ShardedFeatures
 from ..data.layout import DataRoot
 from ..data.text import load_tokenizer, tokenize
 from ..io import load_npy, safe_pickle_load
-from ..synthetic.corpus import SyntheticConfig, build_world, load_ground_truth
+from ..synthetic.config import SyntheticConfig
+from ..synthetic.ground_truth import load_ground_truth
+from ..synthetic.world import build_world
 from ..validation import check_int_at_least, check_positive
 
 __all__ = ["METHODS", "WINDOW", "Encoders", "recall_at", "sequence_scores", "youcook",
@@ -66,7 +68,7 @@ class Encoders:
     ----------
     root : the corpus.
     seed : seed of the linear InfoNCE model's initialisation and batches.
-    config : the corpus's :class:`~nortonkit.synthetic.corpus.SyntheticConfig` (its world gives
+    config : the corpus's :class:`~nortonkit.synthetic.config.SyntheticConfig` (its world gives
         the oracle).
     infonce_steps : updates of the linear InfoNCE model (batch 128).
     """

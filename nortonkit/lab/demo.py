@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 
 from ..io import atomic_write
 from .reports import NOTEBOOK_DIR, ordered_notebooks, run_notebooks
@@ -38,8 +39,8 @@ from .study import (
     summary_json,
     write_json,
 )
-from .transport_study import claims_markdown, paper_claims
-from .transport_study import summarize as transport_summarize
+from .transport_study_summary import claims_markdown, paper_claims
+from .transport_study_summary import summarize as transport_summarize
 
 __all__ = ["main", "build_parser", "write_summary", "write_results_readme"]
 
@@ -190,7 +191,6 @@ def _check_inputs(dataset: str, data_root: str | None, checkpoint: str | None,
         raise SystemExit(f"--checkpoint: expected a nortonkit checkpoint directory or a "
                          f"fairseq .pt file, got {checkpoint!r} (not found)")
     if device.startswith("cuda"):
-        import torch
 
         if not torch.cuda.is_available():
             raise SystemExit(f"--device: {device!r} requested but torch sees no CUDA device "

@@ -16,14 +16,20 @@ task                   table  protocol
 ``efficiency``         T8     time per training step per Table 8 line
 =====================  =====  ==================================================================
 
+Each task is registered once in :mod:`nortonkit.lab.registry` (:data:`TASKS`: its
+:class:`TaskSpec` with options, required files and runner); :func:`run_task` looks it up, loads
+the checkpoint and the data root the spec asks for, resolves the fine-tuning schedule and calls
+the runner. The protocols themselves live in :mod:`nortonkit.eval`, one module per table.
+
 Protocol (``docs/protocols.md`` §7, §9 items 18-26):
 
 * exactly one named checkpoint is evaluated (``checkpoint=None``: an *untrained* tiny model,
   labelled so); there is no sweep over checkpoints on the test set;
 * fine-tuning selects its weights on a validation split carved from the training data, never
-  on the test set (:mod:`nortonkit.lab.finetune`); ablations evaluate the last update;
+  on the test set (:mod:`nortonkit.lab.finetune`); ablations evaluate the last update
+  (:mod:`nortonkit.lab.ablations`);
 * fine-tuning follows a named schedule (``schedule`` option,
-  :data:`nortonkit.lab.finetune.FINETUNE_SCHEDULES`): by default the official yaml's on
+  :data:`nortonkit.lab.schedules.FINETUNE_SCHEDULES`): by default the official yaml's on
   real data (``vtt_ft``, ``vttqa``, ``coin``) and a small CPU schedule on the synthetic corpus
   (``dataset``: given, or inferred from the data root, :func:`resolve_dataset`); ``steps``,
   ``lr``, ``train_batch_size`` / ``batch_videos`` and ``eval_every`` override it;
@@ -42,7 +48,6 @@ options, the checkpoint's sha256, the data root and the package version, atomica
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import math
 import platform
@@ -54,11 +59,17 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import torch
+import yaml
 
 from .. import __version__
+from ..checkpoint import checkpoint_hash, load_any_checkpoint
 from ..data.layout import DataRoot
 from ..encoders import DualEncoder, EncoderConfig
 from ..io import atomic_write, load_npy
+from ..synthetic.corpus import ensure_corpus, load_manifest
+from .paper import NORTON, compare_with_paper
+from .registry import TASKS, TaskRun, TaskSpec, task_spec
+from .schedules import DATASETS, resolve_schedule
 
 __all__ = [
     "TASKS",
@@ -79,63 +90,6 @@ __all__ = [
 #: Columns of every result DataFrame, in order.
 COLUMNS: tuple[str, ...] = ("task", "table", "setting", "method", "measure", "variant", "metric",
                             "value", "std", "n_seeds", "seed", "n", "checkpoint")
-
-
-class TaskSpec(NamedTuple):
-    """One evaluation task: its table(s), what it does, its options and their defaults.
-
-    ``smoke`` overrides defaults when ``smoke=True``; ``trains`` says whether it trains (then
-    ``seeds`` are repeated and aggregated).
-    """
-
-    tables: str
-    description: str
-    options: dict[str, Any]
-    smoke: dict[str, Any]
-    trains: bool
-
-
-# Fine-tuning options: None takes the value of the schedule (official on real data).
-_FT = dict(schedule=None, steps=None, lr=None, val_fraction=0.1, eval_every=None)
-_FT_SMOKE = dict(steps=2, eval_every=1)
-_PARAGRAPH_MEASURES = ("Cap. Avg.", "DTW", "OTAM", "OT (plain)", "OT (Norton bucket)")
-
-TASKS: dict[str, TaskSpec] = {
-    "youcook_paragraph": TaskSpec(
-        "T1, T2", "YouCookII video-paragraph retrieval, background removed and kept",
-        dict(settings=("bg_removed", "bg_kept"), preset="norton",
-             measures=_PARAGRAPH_MEASURES, ot_eps=0.1, ot_iters=50,
-             batch_size=256, window=16, bucket_quantile=0.3), {}, False),
-    "youcook_clip": TaskSpec("T3", "YouCookII clip-caption retrieval (zero-shot)",
-                             dict(batch_size=256), {}, False),
-    "msrvtt_retrieval": TaskSpec(
-        "T5", "MSR-VTT text-to-video retrieval, zero-shot or fine-tuned",
-        dict(finetune=False, batch_size=256, train_batch_size=None, **_FT), _FT_SMOKE, False),
-    "msrvtt_qa": TaskSpec(
-        "T6", "MSR-VTT multiple-choice QA, zero-shot or fine-tuned",
-        dict(finetune=False, batch_size=256, train_batch_size=None, max_video_len=16, **_FT),
-        _FT_SMOKE, False),
-    "coin": TaskSpec(
-        "T4", "COIN action segmentation, fine-tuned per-frame head (or zero-shot)",
-        dict(zero_shot=False, batch_videos=None, batch_size=256, **_FT), _FT_SMOKE, True),
-    "htm_align": TaskSpec("T9", "HTM-Align alignment recall and AUC (zero-shot)", {}, {}, False),
-    "ablations": TaskSpec(
-        "T7", "train and evaluate the Table 7 presets A-J",
-        dict(presets=tuple("ABCDEFGHIJ"), steps=20, videos_per_batch=8, overrides=()),
-        dict(steps=1, videos_per_batch=4), True),
-    "efficiency": TaskSpec(
-        "T8", "seconds per training step of each Table 8 line",
-        dict(repeats=5, videos_per_batch=8, clips_per_video=16, threads=1),
-        dict(repeats=1, videos_per_batch=4, clips_per_video=8), True),
-}
-
-
-def _task(task: str) -> TaskSpec:
-    if task not in TASKS:
-        close = difflib.get_close_matches(str(task), list(TASKS), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"task: unknown task {task!r}{hint} (known: {', '.join(TASKS)})")
-    return TASKS[task]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -189,8 +143,6 @@ def load_model(checkpoint: str | Path | None = None, device: str = "cpu",
     >>> m.label, m.kind, m.model.config.hidden_size
     ('untrained (tiny, seed 0)', 'untrained', 64)
     """
-    from ..checkpoint import checkpoint_hash, load_any_checkpoint
-
     if checkpoint is None:
         torch.manual_seed(seed)
         model = DualEncoder(EncoderConfig(preset="tiny"), load_pretrained=False)
@@ -207,26 +159,6 @@ def load_model(checkpoint: str | Path | None = None, device: str = "cpu",
 
 # ---------------------------------------------------------------------------------------------
 # data
-
-
-def _required(root: DataRoot, task: str, options: dict[str, Any]) -> list[Path]:
-    yc = [root.youcook_val_pkl, root.youcook_annotations, root.youcook_features]
-    if task in ("youcook_paragraph", "youcook_clip"):
-        return yc
-    if task == "msrvtt_retrieval":
-        extra = [root.msrvtt_train_csv("9k"), root.msrvtt_data_json] if options["finetune"] else []
-        return [root.msrvtt_test_csv, root.msrvtt_features, *extra]
-    if task == "msrvtt_qa":
-        extra = [root.msrvtt_train_csv("7k"), root.msrvtt_data_json] if options["finetune"] else []
-        return [root.msrvtt_qa_csv, root.msrvtt_features, *extra]
-    if task == "coin":
-        return [root.coin_json, root.coin_features]
-    if task == "htm_align":
-        return [root.htm_align_json, root.htm_align_features]
-    if task == "ablations":
-        return [root.how2_list("train"), root.how2_list("val"), root.how2_feature_shards,
-                root.how2_caption_shards, *yc]
-    return []
 
 
 def _first_feature(folder: Path) -> Path | None:
@@ -255,14 +187,15 @@ def check_data_root(root: DataRoot, task: str, options: dict[str, Any],
     ...
     FileNotFoundError: data root ...: task 'htm_align' needs 2 missing file(s): ...
     """
-    missing = [p for p in _required(root, task, options) if not p.exists()]
+    required = task_spec(task).required_files(root, options)
+    missing = [p for p in required if not p.exists()]
     if missing:
         listing = ", ".join(str(p.relative_to(root.root)) for p in missing)
         raise FileNotFoundError(f"data root {root.root}: task {task!r} needs {len(missing)} "
                                 f"missing file(s): {listing}")
     if feature_dim is None:
         return
-    for p in _required(root, task, options):
+    for p in required:
         if p.is_dir() and p.name != "feat_shard" and p.name != "caps_shard":
             first = _first_feature(p)
             if first is None:
@@ -298,8 +231,6 @@ def resolve_data_root(data_root: str | Path | DataRoot | None = None, smoke: boo
         if not path.is_dir():
             raise FileNotFoundError(f"data_root: {path} is not a directory")
         return DataRoot(path)
-    from ..synthetic.corpus import ensure_corpus
-
     folder = Path("artifacts") / ("synthetic-smoke" if smoke else "synthetic")
     return ensure_corpus(folder, "smoke" if smoke else "default", seed=seed)
 
@@ -318,9 +249,6 @@ def resolve_dataset(root: DataRoot | None, dataset: str | None = None) -> str:
     >>> resolve_dataset(None, "real")
     'real'
     """
-    from ..synthetic.corpus import load_manifest
-    from .finetune import DATASETS
-
     if dataset is not None:
         if dataset not in DATASETS:
             raise ValueError(f"dataset: expected one of {DATASETS}, got {dataset!r}")
@@ -331,10 +259,10 @@ def resolve_dataset(root: DataRoot | None, dataset: str | None = None) -> str:
 
 
 def finetune_schedule(task: str, dataset: str, options: dict[str, Any]) -> Any:
-    """The :class:`~nortonkit.lab.finetune.FinetuneSchedule` a training task runs.
+    """The :class:`~nortonkit.lab.schedules.FinetuneSchedule` a training task runs.
 
     ``options["schedule"]`` names it (None: the default of ``dataset``, official on ``"real"``,
-    :func:`~nortonkit.lab.finetune.resolve_schedule`); ``steps``, ``lr``,
+    :func:`~nortonkit.lab.schedules.resolve_schedule`); ``steps``, ``lr``,
     ``train_batch_size`` (MSR-VTT) or ``batch_videos`` (COIN) and ``eval_every`` override its
     values when not None.
 
@@ -344,8 +272,6 @@ def finetune_schedule(task: str, dataset: str, options: dict[str, Any]) -> Any:
     >>> s.name, s.batch_size, s.epochs, s.warmup_updates, s.precision
     ('vtt_ft', 512, 15, 122, 'fp16')
     """
-    from .finetune import resolve_schedule
-
     sched = resolve_schedule(task, dataset, options.get("schedule"))
     batch = options.get("batch_videos") if task == "coin" else options.get("train_batch_size")
     return sched.with_overrides(steps=options.get("steps"), lr=options.get("lr"),
@@ -357,7 +283,7 @@ def finetune_schedule(task: str, dataset: str, options: dict[str, Any]) -> Any:
 
 
 def _options(task: str, smoke: bool, options: dict[str, Any]) -> dict[str, Any]:
-    spec = _task(task)
+    spec = task_spec(task)
     unknown = sorted(set(options) - set(spec.options))
     if unknown:
         known = ", ".join(sorted(spec.options)) or "none"
@@ -380,7 +306,7 @@ def _seeds(seeds: Any) -> tuple[int, ...]:
 
 
 def _frame(rows: list[dict], task: str, label: str) -> Any:
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 -- optional heavy dependency (pandas)
 
     full = []
     for r in rows:
@@ -443,65 +369,24 @@ def run_task(
     ...
     ValueError: task: unknown task 'youcook_clips'; did you mean 'youcook_clip'? (known: ...)
     """
-    from ..eval.tasks import (
-        eval_coin_zero_shot,
-        eval_htm_align,
-        eval_msrvtt_qa,
-        eval_msrvtt_retrieval,
-        eval_youcook_clip,
-        eval_youcook_paragraph,
-    )
-    from .finetune import (
-        eval_coin_finetuned,
-        eval_msrvtt_finetuned,
-        run_ablations,
-        run_efficiency,
-    )
-
-    spec = _task(task)
+    spec = task_spec(task)
+    if spec.runner is None:
+        raise ValueError(f"task: {task!r} is registered without a runner")
     opts = _options(task, smoke, options)
     seeds = _seeds(seeds)
     t0 = time.perf_counter()
-    uses_model = task not in ("ablations", "efficiency")
-    loaded = load_model(checkpoint, device, seeds[0]) if uses_model else None
-    root = resolve_data_root(data_root, smoke) if task != "efficiency" else None
+    loaded = load_model(checkpoint, device, seeds[0]) if spec.needs_model else None
+    root = resolve_data_root(data_root, smoke) if spec.needs_data else None
     if root is not None:
         dim = loaded.model.config.video_feature_dim if loaded else 512
         check_data_root(root, task, opts, dim)
-    model = loaded.model if loaded else None
     dataset = resolve_dataset(root, dataset)
     extra: dict[str, Any] = {}
-    trains = (task in ("msrvtt_retrieval", "msrvtt_qa") and opts["finetune"]
-              or task == "coin" and not opts["zero_shot"])
-    sched = finetune_schedule(task, dataset, opts) if trains else None
+    sched = finetune_schedule(task, dataset, opts) if spec.fine_tunes(opts) else None
     if sched is not None:
         extra["schedule"] = sched.to_dict()
-    if task == "youcook_paragraph":
-        rows = eval_youcook_paragraph(model, root, device, **opts)
-    elif task == "youcook_clip":
-        rows = eval_youcook_clip(model, root, device, opts["batch_size"])
-    elif task in ("msrvtt_retrieval", "msrvtt_qa") and opts["finetune"]:
-        rows, extra["selection"] = eval_msrvtt_finetuned(
-            model, root, task, device, seeds, sched, opts["val_fraction"],
-            **({"qa_max_video_len": opts["max_video_len"]} if task == "msrvtt_qa" else {}))
-    elif task == "msrvtt_retrieval":
-        rows = eval_msrvtt_retrieval(model, root, device, opts["batch_size"])
-    elif task == "msrvtt_qa":
-        rows = eval_msrvtt_qa(model, root, device, opts["batch_size"], opts["max_video_len"])
-    elif task == "coin" and opts["zero_shot"]:
-        rows = eval_coin_zero_shot(model, root, device, opts["batch_size"])
-    elif task == "coin":
-        rows, extra["selection"] = eval_coin_finetuned(
-            model, root, device, seeds, sched, opts["val_fraction"])
-    elif task == "htm_align":
-        rows = eval_htm_align(model, root, device)
-    elif task == "ablations":
-        rows, extra["runs"] = run_ablations(
-            root, device, seeds, out_dir, tuple(opts["presets"]), opts["steps"],
-            opts["videos_per_batch"], smoke, tuple(opts["overrides"]))
-    else:
-        rows = run_efficiency(device, seeds, opts["repeats"], opts["videos_per_batch"],
-                              opts["clips_per_video"], threads=opts["threads"])
+    run = TaskRun(task, device, seeds, smoke, out_dir, sched, extra)
+    rows = spec.runner(loaded.model if loaded else None, root, opts, run)
     label = loaded.label if loaded else "trained from scratch (tiny)"
     init_seed = seeds[0] if loaded is not None and loaded.kind == "untrained" else ""
     rows = [r if "seed" in r else dict(r, seed=init_seed) for r in rows]
@@ -550,7 +435,7 @@ def save_results(df: Any, out_dir: str | Path, name: str,
     >>> json.loads(js.read_text())["rows"], json.loads(js.read_text())["meta"]
     ([{'metric': 'R@1', 'value': 1.5}], {'checkpoint_sha256': 'abc'})
     """
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 -- optional heavy dependency (pandas)
 
     if not isinstance(df, pd.DataFrame):
         raise ValueError(f"df: expected a pandas DataFrame, got {type(df).__name__}")
@@ -584,8 +469,6 @@ def format_results(df: Any, method: str | None = None) -> str:
     >>> "46.9" in format_results(df)
     True
     """
-    from .paper import NORTON, compare_with_paper
-
     cmp = compare_with_paper(df, method=method or NORTON)
     cols = [c for c in ("table", "setting", "method", "measure", "variant", "metric", "value",
                         "std", "n", "paper_value", "paper_method") if c in cmp.columns]
@@ -613,8 +496,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="task option, YAML value (e.g. finetune=true, steps=50)")
     args = parser.parse_args(argv)
-    import yaml
-
     options = {}
     for item in args.option:
         key, sep, raw = item.partition("=")

@@ -1,4 +1,10 @@
-r"""Evaluations that train: fine-tuning (Tables 4-6), ablations (Table 7), step times (Table 8).
+r"""Fine-tuning of Norton Tables 4-6: the loop, seed aggregation, MSR-VTT and COIN runs.
+
+Holds :func:`finetune` (full fine-tuning with Adam, weights selected on a validation score),
+:func:`aggregate_seeds` (mean and std over seeds, also used by :mod:`nortonkit.lab.ablations`
+and :mod:`nortonkit.lab.efficiency`), MSR-VTT retrieval and QA fine-tuning (Tables 5, 6:
+:func:`eval_msrvtt_finetuned`) and COIN fine-tuning (Table 4: :func:`eval_coin_finetuned`).
+The schedules they follow are :mod:`nortonkit.lab.schedules`.
 
 Honest protocol (``docs/protocols.md`` §9 items 18-19):
 
@@ -6,333 +12,47 @@ Honest protocol (``docs/protocols.md`` §9 items 18-19):
   training videos, seeded) and selects the step (among ``0, eval_every, 2 eval_every, ...,
   steps``) with the best validation score; the test set is evaluated exactly once, with that
   model. The released yamls validated, and picked ``checkpoint_best``, on the test set.
-* ablations train each preset from scratch for a fixed number of updates and evaluate the
-  checkpoint of the last update (``checkpoint_last``), never the best of several on the test
-  set.
 * every training run is repeated over the given seeds and reported as mean and std.
-
-Schedules (:data:`FINETUNE_SCHEDULES`, chosen by :func:`resolve_schedule`): on real data the
-official fine-tuning yamls (``vtt_ft`` for MSR-VTT retrieval, ``vttqa`` for MSR-VTT QA,
-``coin``: batch size, epochs over the training list repeated ``dup`` times, Adam (0.9, 0.98),
-linear warm-up over 122 updates then fairseq's polynomial decay towards ``total_num_update =
-1e6``, gradient clipping 2.0, fp16); on the synthetic corpus small CPU schedules
-(``synthetic_cpu``, ``synthetic_cpu_coin``: a fixed number of updates at a constant rate), which
-are not the paper's.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
 import math
 import statistics
-import tempfile
-import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..data.coin import IGNORE_INDEX, load_coin
 from ..data.features import feature_path, load_feature, pad_clips
+from ..data.msrvtt import MSRVTTTrainDataset
 from ..data.text import encode_texts, load_tokenizer
 from ..encoders import DualEncoder
-from ..eval.tasks import (
-    coin_predict,
-    encode_captions,
-    encode_clips,
-    eval_msrvtt_qa,
-    eval_msrvtt_retrieval,
-    eval_youcook_clip,
-    eval_youcook_paragraph,
-    split_validation,
-    text_token_budget,
-)
+from ..eval.coin import coin_predict
+from ..eval.common import encode_captions, encode_clips, text_token_budget
+from ..eval.msrvtt import eval_msrvtt_qa, eval_msrvtt_retrieval
+from ..eval.splits import split_validation
 from ..metrics import frame_accuracy, recall_at_k
-from ..threads import torch_threads
 from ..train.schedule import polynomial_decay_lr
 from ..validation import check_choice, check_int_at_least, check_positive
+from .schedules import FinetuneSchedule, Precision, epoch_batches, resolve_schedule
 
 __all__ = [
-    "FinetuneSchedule",
-    "FINETUNE_SCHEDULES",
-    "DEFAULT_SCHEDULES",
-    "FINETUNE_TASKS",
-    "DATASETS",
-    "resolve_schedule",
-    "epoch_batches",
     "FinetuneResult",
     "finetune",
     "aggregate_seeds",
     "eval_msrvtt_finetuned",
     "eval_coin_finetuned",
-    "run_ablations",
-    "EFFICIENCY_LINES",
-    "run_efficiency",
 ]
-
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
-
-#: Tasks that fine-tune, and the datasets a schedule default is chosen for.
-FINETUNE_TASKS: tuple[str, ...] = ("msrvtt_retrieval", "msrvtt_qa", "coin")
-DATASETS: tuple[str, ...] = ("synthetic", "real")
-Precision = Literal["fp32", "fp16"]
-
-
-@dataclass(frozen=True)
-class FinetuneSchedule:
-    r"""One fine-tuning schedule: batch, length, Adam, learning-rate schedule, precision.
-
-    The rate of update ``u + 1`` (``u`` updates done) is fairseq's ``polynomial_decay``
-    (:func:`nortonkit.train.schedule.polynomial_decay_lr`, power 1, end rate 0):
-
-    .. math::
-        \eta(u) = \begin{cases} \eta\, u / w & u \le w \\
-        \eta \big(1 - \frac{u - w}{U - w}\big) & w < u < U \end{cases}
-
-    Attributes
-    ----------
-    name : the schedule's name (a key of :data:`FINETUNE_SCHEDULES`).
-    tasks : the :func:`nortonkit.lab.evaluate.run_task` tasks it is meant for.
-    batch_size : clip/caption pairs per update (MSR-VTT) or videos per update (COIN, all the
-        windows of each video), as the yaml's ``batch_size``.
-    epochs : passes over the training list repeated ``dup`` times, each of
-        ``ceil(n_train * dup / batch_size)`` updates (the last batch may be smaller); None:
-        exactly ``steps`` updates.
-    steps : fixed number of updates (exclusive with ``epochs``).
-    dup : repetitions of the training list per epoch (official MSR-VTT: 20, a random caption
-        each time).
-    lr : peak learning rate ``eta``.
-    warmup_updates : ``w``, linear warm-up from 0 (0 = none).
-    total_num_update : ``U``, where the rate would reach 0; None: constant rate ``lr``.
-    betas, weight_decay : Adam's.
-    clip_norm : global gradient-norm clipping (0 = off).
-    precision : ``"fp16"`` (official ``--fp16``) or ``"fp32"``. nortonkit runs fp16 as CUDA
-        autocast with a gradient scaler (fp32 master weights); the released code casts the
-        whole model to half (``docs/protocols.md`` §6). On a CPU fp16 falls back to fp32.
-    eval_every : updates between validations; None: once per epoch (``epochs``) or
-        ``max(1, steps // 4)`` (``steps``).
-    description : where the values come from.
-
-    Notes
-    -----
-    ``docs/protocols.md`` §6 (optimizer, scheduler, precision) and §8 (``vtt_ft.yaml``,
-    ``vttqa_ft.yaml``, ``coin_ft.yaml``): lr 5e-5, warm-up 122, clip 2.0, weight decay 0,
-    fp16; batch 512 / 128 / 1 video; 15 / 8 / 8 epochs; MSR-VTT lists duplicated 20 times.
-
-    Examples
-    --------
-    >>> s = FINETUNE_SCHEDULES["vtt_ft"]
-    >>> s.updates_per_epoch(8100), s.total_updates(8100), s.validation_interval(8100)
-    (317, 4755, 317)
-    >>> FINETUNE_SCHEDULES["synthetic_cpu"].total_updates(20)
-    100
-    """
-
-    name: str
-    tasks: tuple[str, ...]
-    batch_size: int
-    epochs: int | None = None
-    steps: int | None = None
-    dup: int = 1
-    lr: float = 5e-5
-    warmup_updates: int = 0
-    total_num_update: int | None = 1_000_000
-    betas: tuple[float, float] = (0.9, 0.98)
-    weight_decay: float = 0.0
-    clip_norm: float = 2.0
-    precision: Precision = "fp32"
-    eval_every: int | None = None
-    description: str = ""
-
-    def __post_init__(self) -> None:
-        for t in self.tasks:
-            check_choice("tasks", t, FINETUNE_TASKS)
-        check_int_at_least("batch_size", self.batch_size, 1)
-        if (self.epochs is None) == (self.steps is None):
-            raise ValueError(f"schedule {self.name!r}: expected exactly one of epochs and "
-                             f"steps, got epochs={self.epochs!r}, steps={self.steps!r}")
-        if self.epochs is not None:
-            check_int_at_least("epochs", self.epochs, 1)
-        if self.steps is not None:
-            check_int_at_least("steps", self.steps, 1)
-        check_int_at_least("dup", self.dup, 1)
-        check_positive("lr", self.lr)
-        check_int_at_least("warmup_updates", self.warmup_updates, 0)
-        if self.total_num_update is not None:
-            check_int_at_least("total_num_update", self.total_num_update,
-                               self.warmup_updates + 1)
-        if not (isinstance(self.clip_norm, (int, float)) and self.clip_norm >= 0):
-            raise ValueError(f"clip_norm: expected a number >= 0, got {self.clip_norm!r}")
-        check_choice("precision", self.precision, ("fp32", "fp16"))
-        if self.eval_every is not None:
-            check_int_at_least("eval_every", self.eval_every, 1)
-
-    def updates_per_epoch(self, n_train: int) -> int:
-        """Updates of one pass over ``n_train`` training items repeated ``dup`` times."""
-        check_int_at_least("n_train", n_train, 1)
-        return math.ceil(n_train * self.dup / self.batch_size)
-
-    def total_updates(self, n_train: int) -> int:
-        """Updates of the whole schedule on ``n_train`` training items."""
-        if self.steps is not None:
-            return self.steps
-        return self.epochs * self.updates_per_epoch(n_train)
-
-    def validation_interval(self, n_train: int) -> int:
-        """Updates between two validations on the carved split."""
-        if self.eval_every is not None:
-            return self.eval_every
-        if self.epochs is not None:
-            return self.updates_per_epoch(n_train)
-        return max(1, self.steps // 4)
-
-    def with_overrides(self, **changes: Any) -> FinetuneSchedule:
-        """A copy with the non-None ``changes``; ``steps`` replaces ``epochs``.
-
-        >>> s = FINETUNE_SCHEDULES["coin"].with_overrides(steps=20, lr=None)
-        >>> s.epochs, s.steps, s.lr
-        (None, 20, 5e-05)
-        """
-        changes = {k: v for k, v in changes.items() if v is not None}
-        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
-        if unknown:
-            raise ValueError(f"schedule: unknown field(s) {unknown}")
-        if "steps" in changes:
-            changes.setdefault("epochs", None)
-        if "epochs" in changes and changes["epochs"] is not None:
-            changes.setdefault("steps", None)
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The fields as a plain dict (for result metadata)."""
-        return dataclasses.asdict(self)
-
-
-_OFFICIAL = dict(lr=5e-5, warmup_updates=122, total_num_update=1_000_000, betas=(0.9, 0.98),
-                 weight_decay=0.0, clip_norm=2.0, precision="fp16")
-
-#: Named fine-tuning schedules: the official yamls and the CPU schedules of the synthetic corpus.
-FINETUNE_SCHEDULES: dict[str, FinetuneSchedule] = {
-    "vtt_ft": FinetuneSchedule(
-        "vtt_ft", ("msrvtt_retrieval",), batch_size=512, epochs=15, dup=20, **_OFFICIAL,
-        description="official vtt_ft.yaml: MSR-VTT 9k x dup 20, batch 512, 15 epochs, lr 5e-5, "
-                    "warm-up 122, polynomial decay, fp16 (docs/protocols.md §7.5, §8)"),
-    "vttqa": FinetuneSchedule(
-        "vttqa", ("msrvtt_qa",), batch_size=128, epochs=8, dup=20, **_OFFICIAL,
-        description="official vttqa_ft.yaml: MSR-VTT 7k x dup 20, batch 128, 8 epochs, lr 5e-5, "
-                    "warm-up 122, polynomial decay, fp16 (docs/protocols.md §7.6, §8)"),
-    "coin": FinetuneSchedule(
-        "coin", ("coin",), batch_size=1, epochs=8, **_OFFICIAL,
-        description="official coin_ft.yaml: 1 video (all its stride-8 windows) per update, "
-                    "8 epochs, lr 5e-5, warm-up 122, polynomial decay, fp16 "
-                    "(docs/protocols.md §7.7, §8)"),
-    "synthetic_cpu": FinetuneSchedule(
-        "synthetic_cpu", ("msrvtt_retrieval", "msrvtt_qa"), batch_size=32, steps=100,
-        total_num_update=None,
-        description="CPU schedule for the synthetic corpus (not the paper's): 100 updates of "
-                    "32 pairs at a constant lr 5e-5, fp32"),
-    "synthetic_cpu_coin": FinetuneSchedule(
-        "synthetic_cpu_coin", ("coin",), batch_size=2, steps=100, total_num_update=None,
-        description="CPU schedule for the synthetic corpus (not the paper's): 100 updates of "
-                    "2 videos at a constant lr 5e-5, fp32"),
-}
-
-#: The schedule each (task, dataset) gets when none is named.
-DEFAULT_SCHEDULES: dict[tuple[str, str], str] = {
-    ("msrvtt_retrieval", "real"): "vtt_ft",
-    ("msrvtt_qa", "real"): "vttqa",
-    ("coin", "real"): "coin",
-    ("msrvtt_retrieval", "synthetic"): "synthetic_cpu",
-    ("msrvtt_qa", "synthetic"): "synthetic_cpu",
-    ("coin", "synthetic"): "synthetic_cpu_coin",
-}
-
-
-def resolve_schedule(task: str, dataset: str = "synthetic",
-                     schedule: str | FinetuneSchedule | None = None) -> FinetuneSchedule:
-    """The fine-tuning schedule of ``task``: the named one, or the default of ``dataset``.
-
-    Parameters
-    ----------
-    task : one of :data:`FINETUNE_TASKS`.
-    dataset : ``"real"`` (the official schedule of the task) or ``"synthetic"`` (its CPU
-        schedule); used only when ``schedule`` is None.
-    schedule : a key of :data:`FINETUNE_SCHEDULES`, a :class:`FinetuneSchedule`, or None.
-
-    Returns
-    -------
-    FinetuneSchedule
-
-    Raises
-    ------
-    ValueError
-        unknown task, dataset or schedule name, or a schedule meant for another task.
-
-    Examples
-    --------
-    >>> resolve_schedule("msrvtt_retrieval", "real").name
-    'vtt_ft'
-    >>> resolve_schedule("coin", "synthetic").name
-    'synthetic_cpu_coin'
-    >>> resolve_schedule("msrvtt_qa", schedule="vtt_ft")
-    Traceback (most recent call last):
-    ...
-    ValueError: schedule: 'vtt_ft' is a schedule for ('msrvtt_retrieval',), not 'msrvtt_qa' ...
-    """
-    check_choice("task", task, FINETUNE_TASKS)
-    check_choice("dataset", dataset, DATASETS)
-    if schedule is None:
-        schedule = DEFAULT_SCHEDULES[(task, dataset)]
-    if isinstance(schedule, str):
-        if schedule not in FINETUNE_SCHEDULES:
-            close = difflib.get_close_matches(schedule, list(FINETUNE_SCHEDULES), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"schedule: unknown schedule {schedule!r}{hint} (known: "
-                             f"{', '.join(FINETUNE_SCHEDULES)})")
-        schedule = FINETUNE_SCHEDULES[schedule]
-    if not isinstance(schedule, FinetuneSchedule):
-        raise ValueError(f"schedule: expected a name or a FinetuneSchedule, got "
-                         f"{type(schedule).__name__}")
-    if task not in schedule.tasks:
-        raise ValueError(f"schedule: {schedule.name!r} is a schedule for {schedule.tasks}, not "
-                         f"{task!r} (known for {task!r}: "
-                         f"{[k for k, v in FINETUNE_SCHEDULES.items() if task in v.tasks]})")
-    return schedule
-
-
-def epoch_batches(n_items: int, batch_size: int, dup: int,
-                  rng: np.random.Generator) -> Iterator[np.ndarray]:
-    """Index batches of epochs: each epoch shuffles ``range(n_items)`` repeated ``dup`` times.
-
-    Consecutive chunks of ``batch_size`` indices, the last one of an epoch possibly smaller
-    (fairseq keeps it); with ``dup > 1`` a batch can hold an item twice, as the official
-    duplicated MSR-VTT list does (``docs/protocols.md`` §7.5).
-
-    Examples
-    --------
-    >>> it = epoch_batches(3, 4, 2, np.random.default_rng(0))
-    >>> [len(next(it)) for _ in range(4)]  # 6 items per epoch: batches of 4 and 2
-    [4, 2, 4, 2]
-    >>> it = epoch_batches(3, 2, 2, np.random.default_rng(0))
-    >>> sorted(np.concatenate([next(it) for _ in range(3)]).tolist())  # one epoch
-    [0, 0, 1, 1, 2, 2]
-    """
-    check_int_at_least("n_items", n_items, 1)
-    check_int_at_least("batch_size", batch_size, 1)
-    check_int_at_least("dup", dup, 1)
-    items = np.tile(np.arange(n_items), dup)
-    while True:
-        order = rng.permutation(items)
-        for i in range(0, len(order), batch_size):
-            yield order[i : i + batch_size]
 
 
 class FinetuneResult(NamedTuple):
@@ -353,6 +73,34 @@ class FinetuneResult(NamedTuple):
     best_val: float
     log: list[dict[str, float]]
     precision: str = "fp32"
+
+
+def _update_rate(done: int, lr: float, warmup_updates: int,
+                 total_num_update: int | None) -> float:
+    """Learning rate of update ``done + 1``: warm-up then polynomial decay, or constant ``lr``."""
+    if total_num_update is None:
+        return lr * done / warmup_updates if done < warmup_updates else lr
+    return polynomial_decay_lr(done, lr, warmup_updates, total_num_update)
+
+
+def _validation_score(model: DualEncoder, validate: Callable[[DualEncoder], float]) -> float:
+    """``validate(model)`` in eval mode without gradients; leaves ``model`` in train mode."""
+    model.eval()
+    with torch.no_grad():
+        val = float(validate(model))
+    model.train()
+    return val
+
+
+def _apply_update(model: DualEncoder, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                  loss: Tensor, clip_norm: float) -> None:
+    """Backward pass, unscale, clip the global gradient norm (0 = off), step, clamp scales."""
+    scaler.scale(loss).backward()
+    scaler.unscale_(opt)
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm if clip_norm > 0 else math.inf)
+    scaler.step(opt)
+    scaler.update()
+    model.clamp_logit_scales_()
 
 
 def finetune(
@@ -441,26 +189,14 @@ def finetune(
     use_amp = precision == "fp16"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
-    def rate(done: int) -> float:
-        if total_num_update is None:
-            return lr * done / warmup_updates if done < warmup_updates else lr
-        return polynomial_decay_lr(done, lr, warmup_updates, total_num_update)
-
-    def run_validation() -> float:
-        model.eval()
-        with torch.no_grad():
-            val = float(validate(model))
-        model.train()
-        return val
-
-    best_val = run_validation()
+    best_val = _validation_score(model, validate)
     best_step, best_state = 0, copy.deepcopy(model.state_dict())
     log = [dict(step=0, val=best_val, loss=float("nan"), lr=float("nan"))]
     losses: list[float] = []
     model.train()
     for step in range(1, steps + 1):
         batch = sample(rng)
-        current = rate(step - 1)
+        current = _update_rate(step - 1, lr, warmup_updates, total_num_update)
         for group in opt.param_groups:
             group["lr"] = current
         opt.zero_grad(set_to_none=True)
@@ -469,15 +205,10 @@ def finetune(
             loss = loss_fn(model, batch)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"fine-tuning: non-finite loss {float(loss)} at step {step}")
-        scaler.scale(loss).backward()
-        scaler.unscale_(opt)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm if clip_norm > 0 else math.inf)
-        scaler.step(opt)
-        scaler.update()
-        model.clamp_logit_scales_()
+        _apply_update(model, opt, scaler, loss, clip_norm)
         losses.append(float(loss.detach()))
         if step % every == 0 or step == steps:
-            val = run_validation()
+            val = _validation_score(model, validate)
             log.append(dict(step=step, val=val, loss=float(np.mean(losses)), lr=current))
             losses = []
             if val > best_val:
@@ -581,8 +312,6 @@ def eval_msrvtt_finetuned(
     (rows, selection): result rows (mean/std over seeds) and one dict per seed with the
     selected step, its validation score and the schedule.
     """
-    from ..data.msrvtt import MSRVTTTrainDataset
-
     sched = resolve_schedule(task, dataset, schedule)
     size, direction = ("9k", "t2v") if task == "msrvtt_retrieval" else ("7k", "v2t")
     dim = model.config.video_feature_dim
@@ -678,8 +407,6 @@ def eval_coin_finetuned(
     ``schedule`` None: the default of ``dataset`` (:func:`resolve_schedule`: ``coin`` on real
     data, 1 video per update for 8 epochs; ``synthetic_cpu_coin`` on the synthetic corpus).
     """
-    from ..data.coin import IGNORE_INDEX, load_coin
-
     sched = resolve_schedule("coin", dataset, schedule)
     dim = model.config.video_feature_dim
     train_set = load_coin(root, subset="training", expected_dim=dim)
@@ -726,171 +453,3 @@ def eval_coin_finetuned(
                       metric="frame_accuracy", value=100 * acc, n=n, seed=seed)
                  for v in ("corrected", "official-compatible")]
     return aggregate_seeds(rows, seeds), selection
-
-
-# ---------------------------------------------------------------------------------------------
-# T7 ablations
-
-
-_T7_MEASURES = {"bg_removed": "DTW, background removed", "bg_kept": "DTW, background kept"}
-
-
-def _fit(overrides: list[str]) -> Any:
-    from ..train.config import load_config
-    from ..train.loop import fit
-
-    return fit(load_config(CONFIG_DIR / "tiny_synthetic.yaml", overrides))  # restores threads
-
-
-def run_ablations(
-    root: Any,
-    device: str = "cpu",
-    seeds: Sequence[int] = (0,),
-    out_dir: str | Path | None = None,
-    presets: Sequence[str] = tuple("ABCDEFGHIJ"),
-    steps: int = 20,
-    videos_per_batch: int = 8,
-    smoke: bool = False,
-    overrides: Sequence[str] = (),
-) -> tuple[list[dict], list[dict]]:
-    """Norton Table 7: train each preset (tiny model, synthetic HowTo100M-like corpus), evaluate.
-
-    Each (preset, seed) trains from scratch with ``nortonkit/configs/tiny_synthetic.yaml`` for
-    ``steps`` updates, then ``checkpoint_last`` is evaluated on YouCookII clip retrieval (R@1,
-    R@5) and video-paragraph DTW with the background removed and kept (R@1, R@5).
-
-    Returns
-    -------
-    (rows, runs): result rows (mean/std over seeds; ``method`` = preset letter) and one dict per
-    run with its directory, steps and training time.
-    """
-    from ..checkpoint import load_checkpoint
-    from ..train.presets import LOSS_PRESETS
-
-    for p in presets:
-        if p not in LOSS_PRESETS:
-            raise ValueError(f"presets: unknown preset {p!r} (known: {', '.join(LOSS_PRESETS)})")
-    check_int_at_least("steps", steps, 1)
-    base = Path(out_dir) / "ablations" if out_dir is not None else Path(
-        tempfile.mkdtemp(prefix="nortonkit-ablations-"))
-    rows, runs = [], []
-    for preset in presets:
-        for seed in seeds:
-            run_dir = base / preset / f"seed{seed}"
-            ov = [f"preset={preset}", f"data.root={root.root}", "data.synthetic=null",
-                  f"train.out_dir={run_dir}", f"train.seed={seed}", f"train.max_steps={steps}",
-                  "train.progress=false", "train.tensorboard=false", f"train.device={device}",
-                  f"optim.total_num_update={steps}", f"data.videos_per_batch={videos_per_batch}",
-                  f"optim.warmup_updates={steps // 10}", "train.epochs=1000",
-                  f"train.val_every={steps}", f"train.save_every={steps}",
-                  f"train.log_every={max(1, steps // 5)}"]
-            if smoke:
-                ov += ["retrieval.mode=off", "data.val_videos=2"]
-            t0 = time.perf_counter()
-            result = _fit(ov + list(overrides))
-            seconds = time.perf_counter() - t0
-            if result.last_checkpoint is None:
-                raise RuntimeError(f"ablation {preset}: training wrote no checkpoint in {run_dir}")
-            model = load_checkpoint(result.last_checkpoint).model.to(device)
-            runs.append(dict(preset=preset, seed=seed, steps=result.step, seconds=seconds,
-                             checkpoint=str(result.last_checkpoint)))
-            found = eval_youcook_clip(model, root, device)
-            found = [r for r in found if r["metric"] in ("R@1", "R@5")]
-            par = eval_youcook_paragraph(model, root, device, measures=("DTW",))
-            for r in par:
-                if r["metric"] in ("R@1", "R@5"):
-                    kind = "bg_removed" if r["table"] == "T1" else "bg_kept"
-                    found.append(dict(r, measure=_T7_MEASURES[kind]))
-            for r in found:
-                rows.append(dict(r, table="T7", method=preset, seed=seed,
-                                 setting=f"zero-shot after {result.step} updates"))
-    return aggregate_seeds(rows, seeds), runs
-
-
-# ---------------------------------------------------------------------------------------------
-# T8 efficiency
-
-
-#: Table 8 lines: (approach as printed, preset, loss overrides, frames per clip).
-EFFICIENCY_LINES: tuple[tuple[str, str, dict[str, Any], int], ...] = (
-    ("Clip-caption Contrast (16f)", "A", {}, 16),
-    ("+ Faulty Negative Exploitation", "B", {}, 16),
-    ("+ Video-paragraph Contrast (16f×8)", "norton", {"similarity": "mean"}, 16),
-    ("+ Fine-grained Soft-maximum Operator (16f×8)", "norton", {}, 16),
-    ("Clip-caption Contrast (32f)", "A", {}, 32),
-)
-
-
-def _step_time(preset: str, loss: dict[str, Any], frames: int, videos: int, clips: int,
-               repeats: int, seed: int, device: str) -> list[float]:
-    from ..train.config import config_from_dict
-    from ..train.objective import NortonObjective, train_step
-    from ..train.schedule import build_optimizer
-
-    cfg = config_from_dict({"preset": preset, "loss": loss,
-                            "model": {"preset": "tiny", "trainable": "all"},
-                            "data": {"videos_per_batch": videos, "clips_per_video": clips,
-                                     "max_video_len": frames}})
-    g = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    enc = DualEncoder(cfg.model).to(device).train()
-    obj = NortonObjective(enc, cfg.loss, clips_per_video=clips)
-    opt = build_optimizer(enc, cfg)
-    n = videos * clips
-    ids = torch.randint(1000, 30000, (n, 32), generator=g)
-    ids[:, 0], ids[:, -1] = 101, 102
-    batch = (torch.randn(n, frames, 512, generator=g).to(device),
-             torch.ones(n, frames, dtype=torch.bool, device=device), ids.to(device),
-             torch.ones(n, 32, dtype=torch.bool, device=device))
-    times = []
-    for i in range(repeats + 1):
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        train_step(obj, enc, opt, batch)
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        if i:  # the first step is a warm-up
-            times.append(time.perf_counter() - t0)
-    return times
-
-
-def run_efficiency(
-    device: str = "cpu",
-    seeds: Sequence[int] = (0,),
-    repeats: int = 5,
-    videos_per_batch: int = 8,
-    clips_per_video: int = 16,
-    lines: Sequence[tuple[str, str, dict[str, Any], int]] = EFFICIENCY_LINES,
-    threads: int | None = 1,
-) -> list[dict]:
-    """Norton Table 8: seconds per training update of each line (tiny model), and the ratio.
-
-    Each line is timed as the median of ``repeats`` updates after one warm-up, on a random
-    batch of ``videos_per_batch x clips_per_video`` clips (the time does not depend on the
-    values); ``relative_to_line1`` divides by the first line, which the paper also reports
-    (minutes per epoch on an A100 are not comparable with seconds per step here). ``threads``
-    sets torch's CPU threads while timing (1 by default, like ``tiny_synthetic.yaml``: on a
-    small shared CPU more threads make tiny steps slower and noisier); None keeps torch's.
-    """
-    check_int_at_least("repeats", repeats, 1)
-    with torch_threads(threads):
-        return _efficiency(device, seeds, repeats, videos_per_batch, clips_per_video, lines)
-
-
-def _efficiency(device, seeds, repeats, videos_per_batch, clips_per_video, lines) -> list[dict]:
-    rows = []
-    for seed in seeds:
-        per_line = []
-        for approach, preset, loss, frames in lines:
-            t = statistics.median(_step_time(preset, loss, frames, videos_per_batch,
-                                             clips_per_video, repeats, seed, device))
-            per_line.append((approach, preset, t))
-        first = per_line[0][2]
-        for approach, preset, t in per_line:
-            common = dict(table="T8", setting=f"tiny model, {device}", method=preset,
-                          measure=approach, n=repeats, seed=seed)
-            rows.append(dict(common, variant="corrected", metric="seconds_per_step", value=t))
-            rows.append(dict(common, variant="corrected", metric="relative_to_line1",
-                             value=t / first))
-    return aggregate_seeds(rows, seeds)

@@ -24,6 +24,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+import pandas as pd
+
 __all__ = [
     "TABLE_KEYS",
     "NORTON",
@@ -148,7 +150,6 @@ def paper_rows(table_key: str) -> Any:
     >>> float(row.value.iloc[0]), row.setting.iloc[0]
     (88.7, 'zero-shot')
     """
-    import pandas as pd
 
     key = _key(table_key)
     table = next((t for t, k in TABLE_KEYS.items() if k == key), key)
@@ -220,7 +221,6 @@ def compare_with_paper(results: Any, method: str = NORTON) -> Any:
     >>> float(compare_with_paper(ours, method="TempCLR").paper_value.iloc[0])
     44.1
     """
-    import pandas as pd
 
     if not isinstance(results, pd.DataFrame):
         raise ValueError(f"results: expected a pandas DataFrame, got {type(results).__name__}")

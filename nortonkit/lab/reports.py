@@ -19,9 +19,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy
 import pandas as pd
+import torch
+
+import nortonkit
 
 from ..io import atomic_write
+from .paper import compare_with_paper
 from .study import stage1_config
 
 __all__ = [
@@ -37,6 +42,7 @@ __all__ = [
     "tables_markdown",
     "write_tables_md",
     "paper_bars",
+    "beside_paper",
     "pretrain_config",
 ]
 
@@ -126,10 +132,7 @@ def environment_report(expected_root: str | os.PathLike | None = None,
     >>> report["nortonkit"], report["device"]
     ('0.1.0', 'cpu')
     """
-    import numpy
-    import torch
 
-    import nortonkit
 
     pkg = Path(nortonkit.__file__).resolve().parent
     root = Path(expected_root).resolve() if expected_root is not None else pkg.parent
@@ -139,15 +142,10 @@ def environment_report(expected_root: str | os.PathLike | None = None,
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device: expected a visible GPU for {device!r}, got none "
                          "(use device='cpu')")
-    try:
-        import pandas
-        pandas_version = pandas.__version__
-    except ImportError:  # pragma: no cover - pandas is a dependency
-        pandas_version = "missing"
     gpu = torch.cuda.get_device_name(0) if device.startswith("cuda") else "-"
     report = {
         "python": platform.python_version(), "torch": torch.__version__,
-        "numpy": numpy.__version__, "pandas": pandas_version,
+        "numpy": numpy.__version__, "pandas": pd.__version__,
         "nortonkit": nortonkit.__version__, "device": device, "gpu": gpu,
         "cpus": str(os.cpu_count()), "nortonkit_path": str(pkg),
     }
@@ -239,7 +237,7 @@ def run_notebooks(
     RuntimeError
         A notebook failed and ``stop_on_error`` (names the notebook and the executed copy).
     """
-    import papermill as pm
+    import papermill as pm  # noqa: PLC0415 -- optional heavy dependency (papermill)
 
     paths = [Path(p) for p in notebooks] if notebooks is not None else ordered_notebooks()
     if not paths:
@@ -329,7 +327,6 @@ def collect_results(results_dir: str | os.PathLike) -> Any:
     >>> collect_results(d)[["table", "value", "source"]].values.tolist()
     [['T9', 40.0, 'htm']]
     """
-    import pandas as pd
 
     d = Path(results_dir)
     if not d.is_dir():
@@ -389,7 +386,6 @@ def tables_markdown(results: Any, title: str | None = None, dataset: str = "synt
     >>> "| paper: Norton (Ours)" in tables_markdown(r, dataset="real")
     True
     """
-    from .paper import compare_with_paper
 
     if dataset not in ("synthetic", "real"):
         raise ValueError(f"dataset: expected 'synthetic' or 'real', got {dataset!r}")
@@ -477,6 +473,28 @@ def paper_bars(compared: Any, **where: Any) -> tuple[dict[str, float], dict[str,
     if "paper_value" in sel:
         paper = {str(m): float(v) for m, v in zip(sel["metric"], sel["paper_value"]) if v == v}
     return ours, paper
+
+
+def beside_paper(results: Any, dataset: str) -> Any:
+    """``results`` with the paper's numbers beside them on real data, and alone otherwise.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame from :func:`nortonkit.lab.evaluate.run_task`.
+    dataset : ``"real"`` adds ``paper_method``, ``paper_value``, ``paper_source`` and ``delta``
+        (:func:`nortonkit.lab.paper.compare_with_paper`); ``"synthetic"`` returns a copy of
+        ``results``: numbers measured on the synthetic corpus are never set beside the paper's.
+
+    Examples
+    --------
+    >>> ours = pd.DataFrame([dict(table="T9", setting="zero-shot", method="untrained",
+    ...                           measure="alignment", metric="recall", value=20.0)])
+    >>> "paper_value" in beside_paper(ours, "synthetic"), "delta" in beside_paper(ours, "real")
+    (False, True)
+    """
+    if dataset not in ("real", "synthetic"):
+        raise ValueError(f"dataset: expected 'real' or 'synthetic', got {dataset!r}")
+    return compare_with_paper(results) if dataset == "real" else results.copy()
 
 
 if __name__ == "__main__":  # pragma: no cover

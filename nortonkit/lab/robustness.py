@@ -25,6 +25,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import metrics
+from ..data.htm_align import load_htm_align
+from ..data.text import encode_texts, load_tokenizer
+from ..data.youcook import load_youcook_paragraphs
 from ..metrics import recall_at_k
 from .baselines import sequence_scores
 
@@ -180,9 +183,6 @@ def evaluate_encoder(model: Any, data_root: str | Path) -> dict[str, float]:
     Norton Tables 1, 3 and 9 in miniature; see :func:`clip_r1`, :func:`paragraph_r1`,
     :func:`htm_align_recall`.
     """
-    from ..data.htm_align import load_htm_align
-    from ..data.text import encode_texts, load_tokenizer
-    from ..data.youcook import load_youcook_paragraphs
 
     model.eval()
     tok = load_tokenizer()

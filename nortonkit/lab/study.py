@@ -35,7 +35,8 @@ import pandas as pd
 
 from ..checkpoint import load_checkpoint
 from ..io import atomic_write
-from ..synthetic.corpus import SyntheticConfig, ensure_corpus, generate_corpus
+from ..synthetic.config import SyntheticConfig
+from ..synthetic.corpus import ensure_corpus, generate_corpus
 from ..train.config import TrainConfig, load_config
 from ..train.loop import fit
 from ..train.presets import preset_names

@@ -2,7 +2,7 @@
 
 Sliders for the log-sum-exp temperature ``alpha`` (Eq. 5), the bucket quantile ``p`` (Eq. 6),
 the entropy ``eps`` (Eq. 2-3) and the Sinkhorn iteration count, and a picker over examples
-(:func:`nortonkit.lab.explore.explorer_examples`). Every change calls
+(:func:`nortonkit.lab.explore_examples.explorer_examples`). Every change calls
 :meth:`AlignmentExplorer.update`, which calls :func:`render_explorer`: the computation is
 :func:`nortonkit.lab.explore.explore_alignment`, the picture
 :func:`nortonkit.lab.viz.plot_explorer`.
@@ -26,7 +26,8 @@ import ipywidgets as W
 
 from ..io import atomic_write
 from ..validation import check_int_at_least
-from .explore import AlignmentExample, ExplorerResult, explore_alignment
+from .explore import ExplorerResult, explore_alignment
+from .explore_examples import AlignmentExample
 from .viz import figure_png, plot_explorer
 
 __all__ = ["ExplorerView", "render_explorer", "agreement_html", "AlignmentExplorer",
@@ -72,8 +73,9 @@ def agreement_html(example: AlignmentExample, result: ExplorerResult) -> str:
     Examples
     --------
     >>> import torch
-    >>> from nortonkit.lab.explore import example_from_synthetic, explore_alignment
-    >>> from nortonkit.synthetic.corpus import synthetic_example
+    >>> from nortonkit.lab.explore import explore_alignment
+    >>> from nortonkit.lab.explore_examples import example_from_synthetic
+    >>> from nortonkit.synthetic.example import synthetic_example
     >>> ex = example_from_synthetic(synthetic_example(seed=0, n_steps=3))
     >>> "Norton accuracy" in agreement_html(ex, explore_alignment(ex))
     True
@@ -101,7 +103,7 @@ def render_explorer(example: AlignmentExample, alpha: float = 1.0, bucket_quanti
 
     Parameters
     ----------
-    example : an :class:`nortonkit.lab.explore.AlignmentExample` (M clips, N captions).
+    example : an :class:`nortonkit.lab.explore_examples.AlignmentExample` (M clips, N captions).
     alpha, bucket_quantile, eps, n_iters : as in :func:`nortonkit.lab.explore.explore_alignment`.
     dpi : resolution of the PNG.
 
@@ -116,7 +118,7 @@ def render_explorer(example: AlignmentExample, alpha: float = 1.0, bucket_quanti
 
     Examples
     --------
-    >>> from nortonkit.lab.explore import explorer_examples
+    >>> from nortonkit.lab.explore_examples import explorer_examples
     >>> ex = explorer_examples(smoke=True)["synthetic 0: clean narration"]()
     >>> a, b = render_explorer(ex, eps=0.05), render_explorer(ex, eps=0.5)
     >>> a.png[1:4], a.png != b.png
@@ -139,8 +141,8 @@ class AlignmentExplorer:
 
     Parameters
     ----------
-    examples : ordered mapping name -> :class:`~nortonkit.lab.explore.AlignmentExample` or a
-        function that builds one (called once, on first selection).
+    examples : ordered mapping name -> :class:`~nortonkit.lab.explore_examples.AlignmentExample`
+        or a function that builds one (called once, on first selection).
     alpha, bucket_quantile, eps, n_iters : initial slider values.
     dpi : resolution of the plan image.
 
@@ -162,7 +164,7 @@ class AlignmentExplorer:
 
     Examples
     --------
-    >>> from nortonkit.lab.explore import explorer_examples
+    >>> from nortonkit.lab.explore_examples import explorer_examples
     >>> ex = AlignmentExplorer(explorer_examples(smoke=True))
     >>> before = ex.image.value
     >>> ex.eps.value = 0.5  # fires the observer, as a slider move in the browser does
@@ -259,7 +261,7 @@ class AlignmentExplorer:
         """Write the current four-panel picture to ``path`` (PNG, atomically); returns the path.
 
         >>> import tempfile
-        >>> from nortonkit.lab.explore import explorer_examples
+        >>> from nortonkit.lab.explore_examples import explorer_examples
         >>> ex = AlignmentExplorer(explorer_examples(smoke=True))
         >>> ex.save(Path(tempfile.mkdtemp()) / "explorer.png").read_bytes()[1:4]
         b'PNG'
@@ -283,8 +285,8 @@ def alignment_explorer(examples: Mapping[str, ExampleSource], alpha: float = 1.0
 
     Parameters
     ----------
-    examples : name -> :class:`~nortonkit.lab.explore.AlignmentExample` or builder, e.g.
-        :func:`nortonkit.lab.explore.explorer_examples`.
+    examples : name -> :class:`~nortonkit.lab.explore_examples.AlignmentExample` or builder, e.g.
+        :func:`nortonkit.lab.explore_examples.explorer_examples`.
     alpha, bucket_quantile, eps, n_iters : initial values (Norton: alpha 1, quantile 0.3,
         eps 0.1, 50 iterations).
     dpi : resolution of the plan image.
@@ -300,7 +302,7 @@ def alignment_explorer(examples: Mapping[str, ExampleSource], alpha: float = 1.0
 
     Examples
     --------
-    >>> from nortonkit.lab.explore import explorer_examples
+    >>> from nortonkit.lab.explore_examples import explorer_examples
     >>> ex = alignment_explorer(explorer_examples(smoke=True))
     >>> ex.picker.value = "synthetic 0: HTM-Align-like noise"
     >>> ex.view.result.similarity.shape[0] > 4, ex.n_updates

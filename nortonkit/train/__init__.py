@@ -9,7 +9,10 @@ module            holds
 ``objective``     Norton Eq. 1: ``L_clip`` (Eq. 7-8) + ``L_video`` (Eq. 4, 6), one update
 ``retrieval``     hard-negative batches from clustered video embeddings, per epoch
 ``distributed``   torchrun / DDP helpers (global negatives, object gathers)
-``loop``          :func:`fit`: data, validation, logs, atomic checkpoints, exact resumption
+``batches``       a split opened for sampling; planned batches dealt to DataLoader workers
+``logs``          the CSV logs (train, val, retrieval), TensorBoard scalars, stderr lines
+``state``         the run's state: built fresh or resumed exactly, resumable and best checkpoints
+``loop``          :func:`fit`: setup, epochs, updates, validation, checkpoints, the run's result
 ``cli``           the command line
 ================  ===========================================================================
 """

@@ -32,6 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
+
+from ..encoders import EncoderConfig
+from ..io import atomic_write
+from .presets import preset_values
+
 __all__ = [
     "LossConfig",
     "OptimConfig",
@@ -186,7 +192,6 @@ _SECTIONS: dict[str, type] = {
 
 
 def _model_class() -> type:
-    from ..encoders import EncoderConfig  # lazy: keeps `import nortonkit.train.config` light
 
     return EncoderConfig
 
@@ -501,7 +506,6 @@ def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
     ...
     ValueError: override 'optim.lr': expected key=value (e.g. optim.lr=1e-4)
     """
-    import yaml
 
     out: dict[str, Any] = {}
     for item in overrides:
@@ -538,7 +542,6 @@ def config_from_dict(raw: Mapping[str, Any], source: str = "<dict>") -> TrainCon
     ...
     ValueError: optim.lrr: unknown config key; did you mean 'lr'? (known keys: ...)
     """
-    from .presets import preset_values
 
     if not isinstance(raw, Mapping):
         raise ValueError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
@@ -584,7 +587,6 @@ def load_config(path: str | os.PathLike | None, overrides: Sequence[str] = ()) -
     >>> cfg.loss.bucket_marginals, cfg.model.trainable, cfg.optim.lr, cfg.train.epochs
     ('superglue', 'layernorm_only', 2e-05, 2)
     """
-    import yaml
 
     raw: dict[str, Any] = {}
     source = "<defaults>"
@@ -642,9 +644,7 @@ def dump_config(config: TrainConfig, path: str | os.PathLike) -> Path:
     >>> load_config(dump_config(cfg, p)) == cfg
     True
     """
-    import yaml
 
-    from ..io import atomic_write
 
     path = Path(path)
     text = yaml.safe_dump(config_to_dict(config), sort_keys=False, default_flow_style=None)

@@ -9,23 +9,25 @@ GPUs; CPUs run in float32.
 
 Around it: retrieval-augmented hard-negative batches recomputed each epoch
 (:mod:`nortonkit.train.retrieval`), DDP over ``torchrun`` processes with optional global negatives
-(:mod:`nortonkit.train.distributed`), a tqdm bar, a CSV log and TensorBoard scalars, validation
-on the held-out list, atomic checkpoints (:mod:`nortonkit.checkpoint`) and exact resumption: a run
-stopped at any update and resumed from its last checkpoint ends with the same weights as an
-uninterrupted run (bitwise on CPU), because model, optimizer, schedule, every rank's RNG states,
-the epoch's batch list and the position in it are all restored, and every data sample is
-seeded by its position. Launch recipes: ``docs/TRAINING.md``.
+(:mod:`nortonkit.train.distributed`), a tqdm bar, CSV logs and TensorBoard scalars
+(:mod:`nortonkit.train.logs`), validation on the held-out list, atomic checkpoints and exact
+resumption (:mod:`nortonkit.train.state`): a run stopped at any update and resumed from its last
+checkpoint ends with the same weights as an uninterrupted run (bitwise on CPU), because model,
+optimizer, schedule, every rank's RNG states, the epoch's batch list and the position in it are
+all restored, and every data sample is seeded by its position (:mod:`nortonkit.train.batches`).
+Launch recipes: ``docs/TRAINING.md``.
+
+:func:`fit` sets a run up (:func:`_fit`) and hands it to :class:`_Run`, whose methods are the
+loop's parts: planning an epoch's batches, one update and its log row, validation with the best
+checkpoint, periodic and end-of-epoch checkpoints, and the :class:`FitResult`.
 """
 
 from __future__ import annotations
 
-import csv
-import math
 import os
-import sys
 import time
-import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -33,19 +35,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..encoders import (
-    KIT_ONLY_KEYS,
-    DualEncoder,
-)
+from ..checkpoint import restore_rng_state
+from ..data.howto100m import plan_batches
+from ..encoders import DualEncoder
 from ..synthetic.corpus import CorpusMismatchError, ensure_corpus
 from ..threads import torch_threads
 from ..validation import check_int_at_least
-from .config import (
-    TrainConfig,
-    config_to_dict,
-    dump_config,
-    validate_config,
-)
+from .batches import _Corpus, _loader, _open_split, _to_device
+from .config import TrainConfig, dump_config, validate_config
 from .distributed import (
     DistEnv,
     all_gather_object,
@@ -56,81 +53,22 @@ from .distributed import (
     init_distributed,
     is_distributed,
 )
+from .logs import RunLogs, csv_value, log_line
 from .objective import NortonObjective, clip_retrieval_r1, train_step, wrap_ddp
 from .retrieval import pad_batches, retrieval_batches, video_embeddings
-from .schedule import PolynomialDecaySchedule, build_optimizer
+from .state import (
+    BEST,
+    LAST,
+    RunState,
+    Trainables,
+    build_trainables,
+    prune_checkpoints,
+    resume_or_seed,
+    save_best,
+    save_resumable,
+)
 
 __all__ = ["FitResult", "evaluate_model", "fit", "prepare_synthetic_corpus"]
-
-LAST, BEST = "checkpoint_last", "checkpoint_best"
-TRAIN_COLUMNS = ("step", "epoch", "lr", "loss", "loss_clip", "loss_video", "grad_norm",
-                 "inv_tau_video", "inv_tau_clip", "bucket_value", "sec_per_step", "clips_per_sec")
-VAL_COLUMNS = ("step", "epoch", "val_loss", "val_loss_clip", "val_loss_video", "val_clip_r1",
-               "val_batches")
-RETRIEVAL_COLUMNS = ("epoch", "mode", "n_batches", "n_videos", "n_effective", "coverage",
-                     "n_short", "n_query_dropped", "n_centroids", "seconds")
-
-
-# ----------------------------------------------------------------------------- data
-
-
-class _Corpus(NamedTuple):
-    dataset: Any  # How2Dataset (sampling only; batches come from the loop)
-    ids: list[str]
-
-
-def _open_split(config: TrainConfig, split: str, seed: int) -> _Corpus:
-    from ..data.howto100m import How2Dataset, ShardedCaptions, ShardedFeatures, read_video_list
-    from ..data.layout import DataRoot
-
-    d = config.data
-    root = DataRoot(d.root)
-    feats = ShardedFeatures(root.how2_feature_shards, split,
-                            expected_dim=config.model.video_feature_dim)
-    caps = ShardedCaptions(root.how2_caption_shards, split, feats)
-    listing = root.how2_list(split)
-    ids = read_video_list(listing) if listing.is_file() else feats.ids
-    ids = [v for v in ids if v in feats and v in caps]
-    if not ids:
-        raise ValueError(f"data.root: no {split!r} video has both features and captions "
-                         f"under {root.root}")
-    dataset = How2Dataset(
-        feats, caps, ids, videos_per_batch=d.videos_per_batch, clips_per_video=d.clips_per_video,
-        seed=seed, shuffle=False, drop_last=False, min_text_len=d.min_text_len,
-        max_text_len=d.max_text_len, min_clip_len=d.min_clip_len, max_clip_len=d.max_clip_len,
-        max_video_len=d.max_video_len, max_len=d.max_len, replacement=d.with_replacement,
-    )
-    return _Corpus(dataset, ids)
-
-
-class _BatchStream(torch.utils.data.IterableDataset):
-    """Yields ``(global_index, ClipBatch | None)`` for given items, dealt to DataLoader workers."""
-
-    def __init__(self, dataset: Any, items: Sequence[tuple[int, list[str]]]):
-        super().__init__()
-        self.dataset, self.items = dataset, list(items)
-
-    def __iter__(self) -> Iterator[tuple[int, Any]]:
-        info = torch.utils.data.get_worker_info()
-        items = self.items if info is None else self.items[info.id :: info.num_workers]
-        for index, vids in items:
-            yield index, self.dataset.make_batch(index, vids)
-
-
-def _loader(dataset: Any, items: Sequence[tuple[int, list[str]]], num_workers: int,
-            pin: bool) -> torch.utils.data.DataLoader:
-    # an explicit generator: creating the iterator must not consume the global RNG (resume)
-    return torch.utils.data.DataLoader(
-        _BatchStream(dataset, items), batch_size=None, num_workers=num_workers,
-        pin_memory=pin, generator=torch.Generator().manual_seed(0),
-        persistent_workers=False,
-    )
-
-
-def _to_device(batch: Any, device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    nb = device.type == "cuda"
-    return (batch.video.to(device, non_blocking=nb), batch.video_mask.to(device, non_blocking=nb),
-            batch.text_ids.to(device, non_blocking=nb), batch.text_mask.to(device, non_blocking=nb))
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -140,7 +78,6 @@ def _to_device(batch: Any, device: torch.device) -> tuple[Tensor, Tensor, Tensor
 def _validate(objective: NortonObjective, corpus: _Corpus, config: TrainConfig,
               env: DistEnv) -> dict[str, float]:
     """Mean validation loss terms and clip R@1 over the held-out batches (local negatives)."""
-    from ..data.howto100m import plan_batches
 
     d = config.data
     ids = corpus.ids[: d.val_videos] if d.val_videos else corpus.ids
@@ -188,7 +125,6 @@ def evaluate_model(encoder: DualEncoder, config: TrainConfig, split: str | None 
 def _embed_videos(objective: NortonObjective, corpus: _Corpus, config: TrainConfig,
                   env: DistEnv, epoch: int) -> tuple[list[str], np.ndarray]:
     """Every training video's retrieval vector, computed on this rank's share, gathered."""
-    from ..data.howto100m import plan_batches
 
     d = config.data
     batches = plan_batches(corpus.ids, d.videos_per_batch, drop_last=False)
@@ -212,45 +148,6 @@ def _embed_videos(objective: NortonObjective, corpus: _Corpus, config: TrainConf
     return all_ids, all_vecs
 
 
-# ----------------------------------------------------------------------------- logging
-
-
-class _Table:
-    """A CSV file rewritten atomically at each flush (rank 0), mirrored to TensorBoard."""
-
-    def __init__(self, path: Path, columns: Sequence[str], keep_until: int | None, key: str):
-        self.path, self.columns, self.rows = path, tuple(columns), []
-        if keep_until is not None and path.is_file():
-            with open(path, newline="") as f:
-                rows = [{k: _cell(v) for k, v in r.items()} for r in csv.DictReader(f)]
-            self.rows = [r for r in rows if r[key] is not None and r[key] <= keep_until]
-
-    def add(self, row: dict[str, Any]) -> None:
-        self.rows.append({c: row.get(c) for c in self.columns})
-
-    def flush(self) -> None:
-        from ..io import atomic_write
-
-        with atomic_write(self.path, "w") as f:
-            writer = csv.DictWriter(f, fieldnames=self.columns)
-            writer.writeheader()
-            writer.writerows({k: "" if v is None else v for k, v in r.items()} for r in self.rows)
-
-
-def _cell(text: str) -> Any:
-    """A CSV cell read back as int, float, None (empty) or str."""
-    if text == "":
-        return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
-def _fmt(x: Any) -> Any:
-    return round(float(x), 6) if isinstance(x, (float, np.floating)) else x
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -281,7 +178,9 @@ class FitResult(NamedTuple):
     stopped: bool
 
 
+
 def _precision(config: TrainConfig, device: torch.device) -> tuple[torch.dtype | None, bool]:
+    """The autocast dtype (None: float32) and whether fp16 gradient scaling is needed."""
     p = config.train.precision
     if device.type != "cuda":
         if p in ("bf16", "fp16"):
@@ -307,7 +206,8 @@ def prepare_synthetic_corpus(config: TrainConfig,
     --------
     >>> import tempfile
     >>> from nortonkit.train.config import config_from_dict
-    >>> from nortonkit.synthetic.corpus import SyntheticConfig, generate_corpus, load_manifest
+    >>> from nortonkit.synthetic.config import SyntheticConfig
+    >>> from nortonkit.synthetic.corpus import generate_corpus, load_manifest
     >>> root = Path(tempfile.mkdtemp()) / "data"
     >>> _ = generate_corpus(root, SyntheticConfig.preset("smoke", scale=40), progress=False)
     >>> cfg = config_from_dict({"data": {"root": str(root), "synthetic": "smoke"}})
@@ -320,7 +220,7 @@ def prepare_synthetic_corpus(config: TrainConfig,
     try:
         ensure_corpus(d.root, d.synthetic, d.synthetic_seed, progress=config.train.progress)
     except CorpusMismatchError as e:
-        (log or (lambda msg: _print(msg, None)))(
+        (log or (lambda msg: log_line(msg, None)))(
             f"data.root: {e.root} holds the synthetic corpus {e.existing_text}, not the "
             f"{e.requested_text} that data.synthetic={d.synthetic} "
             f"data.synthetic_seed={d.synthetic_seed} asks for; training on the corpus that "
@@ -330,6 +230,7 @@ def prepare_synthetic_corpus(config: TrainConfig,
 
 
 def _check(config: TrainConfig) -> None:
+    """Refuse a configuration the loop cannot run (ValueError naming the key)."""
     validate_config(config)  # numeric ranges, also for configs built without load_config
     d, loss = config.data, config.loss
     if loss.video_weight > 0 and d.clips_per_video % loss.seq_len:
@@ -402,25 +303,43 @@ def fit(config: TrainConfig) -> FitResult:
             cleanup_distributed()
 
 
-def _seed_all(seed: int) -> None:
-    import random
+# ----------------------------------------------------------------------------- one run, in parts
 
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+
+class _Corpora(NamedTuple):
+    """The three views of the data a run reads (each seeds its samples differently)."""
+
+    train: _Corpus
+    val: _Corpus
+    retrieval: _Corpus
 
 
 def _fit(config: TrainConfig, env: DistEnv) -> FitResult:
-    from ..checkpoint import (
-        load_checkpoint,
-        load_fairseq_checkpoint,
-        load_state_dict_strict,
-        restore_train_state,
-    )
-    from ..data.howto100m import plan_batches
-
+    """Set the run up (fresh or resumed from ``checkpoint_last``), train it and sum it up."""
     t = config.train
     out_dir = Path(t.out_dir)
+    autocast_dtype, use_scaler = _set_backends(config, env)
+    corpora = _open_corpora(config, env)
+    parts = build_trainables(config, env, use_scaler)
+    state = resume_or_seed(config, env, parts, out_dir / LAST)
+    if env.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        dump_config(config, out_dir / "config.yaml")
+    objective = NortonObjective(parts.encoder, config.loss, config.data.clips_per_video,
+                                t.negatives, autocast_dtype)
+    model = wrap_ddp(objective, env)
+    logs = RunLogs(out_dir, state.step, state.epoch, state.consumed,
+                   resumed=state.rng_state is not None, tensorboard=env.is_main and t.tensorboard)
+    run = _Run(config, env, out_dir, parts, objective, model, corpora, logs, state)
+    stopped = run.train()
+    logs.close()
+    barrier()
+    return run.result(stopped)
+
+
+def _set_backends(config: TrainConfig, env: DistEnv) -> tuple[torch.dtype | None, bool]:
+    """Deterministic algorithms and TF32 as configured; the autocast dtype and fp16 scaling."""
+    t = config.train
     if t.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
@@ -428,276 +347,247 @@ def _fit(config: TrainConfig, env: DistEnv) -> FitResult:
     if env.device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = t.tf32
         torch.backends.cudnn.allow_tf32 = t.tf32
+    return autocast_dtype, use_scaler
+
+
+def _open_corpora(config: TrainConfig, env: DistEnv) -> _Corpora:
+    """The training, validation and retrieval-embedding views (synthetic data made first)."""
     if config.data.synthetic is not None:
         if env.is_main:
             prepare_synthetic_corpus(config)
         barrier()
-    train = _open_split(config, config.data.train_split, seed=t.seed)
-    val = _open_split(config, config.data.val_split, seed=t.seed + 1)
-    retr = _open_split(config, config.data.train_split, seed=t.seed + 2)
+    d, seed = config.data, config.train.seed
+    return _Corpora(train=_open_split(config, d.train_split, seed=seed),
+                    val=_open_split(config, d.val_split, seed=seed + 1),
+                    retrieval=_open_split(config, d.train_split, seed=seed + 2))
 
-    _seed_all(t.seed)  # identical initial weights on every rank
-    encoder = DualEncoder(config.model)
-    if t.init_checkpoint:
-        src = Path(t.init_checkpoint)
-        if src.is_dir():  # a nortonkit checkpoint; temperatures only where both models have them
-            own = encoder.state_dict()
-            state = {k: v for k, v in load_checkpoint(src).model.state_dict().items()
-                     if k in own or k not in KIT_ONLY_KEYS}
-            load_state_dict_strict(encoder, state, str(src), allow_missing=KIT_ONLY_KEYS)
-        else:  # a released fairseq .pt (VideoCLIP / Norton)
-            load_fairseq_checkpoint(src, model=encoder)
-        encoder.train()
-    encoder.to(env.device)
-    optimizer = build_optimizer(encoder, config)
-    o = config.optim
-    schedule = PolynomialDecaySchedule(optimizer, o.lr, o.warmup_updates, o.total_num_update,
-                                       o.end_lr, o.power)
-    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
 
-    step, epoch, consumed, epoch_batches, best = 0, 1, 0, None, math.inf
-    rng_state = None
-    last = out_dir / LAST
-    if t.resume and (last / "config.json").is_file():
-        loaded = load_checkpoint(last)
-        if loaded.config != config.model:
-            raise ValueError(f"train.resume: {last} holds a model with a different config; "
-                             "use another train.out_dir or train.resume=false")
-        encoder.load_state_dict(loaded.model.state_dict())
-        extra = restore_train_state(loaded.train_state, optimizer, schedule, rng=False)
-        step, epoch, consumed = extra["step"], extra["epoch"], extra["consumed"]
-        epoch_batches, best = extra["epoch_batches"], extra["best_val_loss"]
-        if "scaler" in extra and use_scaler:
-            scaler.load_state_dict(extra["scaler"])
-        states = extra["rng"]
-        if len(states) != env.world_size:
-            warnings.warn(f"train.resume: {last} was written by {len(states)} process(es), this "
-                          f"run has {env.world_size}; the continuation is not bit-exact",
-                          stacklevel=2)
-        rng_state = states[env.rank % len(states)]
-    else:
-        _seed_all(t.seed + env.rank)  # dropout streams differ between ranks
+def _shuffled_plan(ids: list[str], config: TrainConfig,
+                   epoch: int) -> tuple[list[list[str]], dict[str, Any]]:
+    """An epoch of shuffled consecutive chunks of ``ids`` and its retrieval-log summary."""
+    per_batch = config.data.videos_per_batch
+    batches = plan_batches(ids, per_batch, shuffle=True, seed=config.train.seed, epoch=epoch,
+                           drop_last=False)
+    summary = {"mode": "off", "n_batches": len(batches), "n_videos": len(ids),
+               "n_effective": len({v for b in batches for v in b}),
+               "n_short": sum(len(b) < per_batch for b in batches),
+               "n_query_dropped": 0, "n_centroids": 0}
+    summary["coverage"] = summary["n_effective"] / max(summary["n_videos"], 1)
+    return batches, summary
 
-    if env.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        dump_config(config, out_dir / "config.yaml")
-    objective = NortonObjective(encoder, config.loss, config.data.clips_per_video,
-                                t.negatives, autocast_dtype)
-    model = wrap_ddp(objective, env)
 
-    keep = step if rng_state is not None else 0
-    logs = {
-        "train": _Table(out_dir / "train_log.csv", TRAIN_COLUMNS, keep, "step"),
-        "val": _Table(out_dir / "val_log.csv", VAL_COLUMNS, keep, "step"),
-        "retrieval": _Table(out_dir / "retrieval_log.csv", RETRIEVAL_COLUMNS,
-                            epoch - (1 if consumed == 0 else 0) if rng_state is not None else 0,
-                            "epoch"),
-    }
-    writer = None
-    if env.is_main and t.tensorboard:
-        from torch.utils.tensorboard import SummaryWriter
+def _all_ranks_have(batch: Any, env: DistEnv) -> bool:
+    """Whether every rank got a usable batch this turn (collective under DDP)."""
+    have = torch.tensor([0.0 if batch is None else 1.0], device=env.device)
+    if is_distributed():
+        torch.distributed.all_reduce(have, op=torch.distributed.ReduceOp.MIN)
+    return float(have) != 0
 
-        writer = SummaryWriter(str(out_dir / "tb"), purge_step=step if step else None)
 
-    def scalars(row: dict[str, Any], prefix: str, at: int) -> None:
-        if writer is not None:
-            for k, v in row.items():
-                if isinstance(v, (int, float)) and k not in ("step", "epoch"):
-                    writer.add_scalar(f"{prefix}/{k}", v, at)
+@dataclass
+class _Run:
+    """A run in progress: what it trains and reads, where it stands, the progress bar."""
 
-    def save(name: str, kept_epoch: int, kept_consumed: int, batches: list) -> Path:
-        from ..checkpoint import capture_rng_state, save_checkpoint
+    config: TrainConfig
+    env: DistEnv
+    out_dir: Path
+    parts: Trainables
+    objective: NortonObjective
+    model: torch.nn.Module
+    corpora: _Corpora
+    logs: RunLogs
+    state: RunState
+    trained_epoch: int = 1
+    bar: Any = None
+    t_log: float = 0.0
 
-        states = all_gather_object(capture_rng_state())
-        path = out_dir / name
-        if env.is_main:
-            extra = {"step": step, "epoch": kept_epoch, "consumed": kept_consumed,
-                     "epoch_batches": batches, "best_val_loss": best, "rng": states,
-                     "world_size": env.world_size}
-            if use_scaler:
-                extra["scaler"] = scaler.state_dict()
-            meta = {"step": step, "epoch": kept_epoch, "run_config": config_to_dict(config)}
-            save_checkpoint(path, encoder, optimizer=optimizer, scheduler=schedule,
-                            extra_state=extra, metadata=meta)
-        barrier()
-        return path
-
-    def validate_and_log(at_epoch: int) -> None:
-        nonlocal best
-        metrics = _validate(objective, val, config, env)
-        row = {"step": step, "epoch": at_epoch, **{k: _fmt(v) for k, v in metrics.items()}}
-        if env.is_main:
-            logs["val"].add(row)
-            logs["val"].flush()
-            scalars(metrics, "val", step)
-            _print(f"[val] step {step} epoch {at_epoch}: loss {metrics['val_loss']:.4f} "
-                   f"clip R@1 {metrics['val_clip_r1']:.4f}", bar)
-        if metrics["val_loss"] < best:
-            best = metrics["val_loss"]
-            if env.is_main:
-                from ..checkpoint import save_checkpoint
-
-                save_checkpoint(out_dir / BEST, encoder, metadata={
-                    "step": step, "epoch": at_epoch, "val": metrics,
-                    "run_config": config_to_dict(config)})
-            barrier()
-
-    def prune() -> None:
-        import shutil
-
-        if not env.is_main:
-            return
-        ckpts = sorted((p for p in out_dir.glob("checkpoint_*_*") if p.is_dir()),
-                       key=lambda p: int(p.name.rsplit("_", 1)[1]))
-        for p in ckpts[: max(len(ckpts) - t.keep_last, 0)]:
-            shutil.rmtree(p, ignore_errors=True)
-
-    total_steps = t.max_steps
-    trained_epoch = epoch
-    bar = None
-    stopped = False
-    t_log = time.perf_counter()
-    objective.train()
-    while epoch <= t.epochs and not (total_steps is not None and step >= total_steps):
-        resumed_here = epoch_batches is not None
-        if not resumed_here:
-            r = config.retrieval
-            t0 = time.perf_counter()
-            if r.mode != "off" and epoch >= r.start_epoch:
-                vids, vecs = _embed_videos(objective, retr, config, env, epoch)
-                built = None
-                if env.is_main:
-                    built = retrieval_batches(
-                        vecs, vids, config.data.videos_per_batch, mode=r.mode,
-                        n_candidates=r.n_candidates, n_centroids=r.n_centroids,
-                        examples_per_centroid=r.examples_per_centroid, nprobe=r.nprobe,
-                        seed=t.seed * 1000 + epoch,
-                    )
-                built = broadcast_object(built)
-                epoch_batches, summary = built.batches, built.summary()
-            else:
-                epoch_batches = plan_batches(train.ids, config.data.videos_per_batch,
-                                             shuffle=True, seed=t.seed, epoch=epoch,
-                                             drop_last=False)
-                summary = {"mode": "off", "n_batches": len(epoch_batches),
-                           "n_videos": len(train.ids),
-                           "n_effective": len({v for b in epoch_batches for v in b}),
-                           "n_short": sum(len(b) < config.data.videos_per_batch
-                                          for b in epoch_batches),
-                           "n_query_dropped": 0, "n_centroids": 0}
-                summary["coverage"] = summary["n_effective"] / max(summary["n_videos"], 1)
-            if env.is_main:
-                row = {"epoch": epoch, **{k: _fmt(v) for k, v in summary.items()},
-                       "seconds": _fmt(time.perf_counter() - t0)}
-                logs["retrieval"].add(row)
-                logs["retrieval"].flush()
-                scalars({k: v for k, v in summary.items() if k != "mode"}, "retrieval", step)
-            consumed = 0
-        padded = pad_batches(epoch_batches, env.world_size)
-        if consumed >= len(padded):  # the checkpoint was taken at the end of this epoch
-            epoch, epoch_batches, consumed = epoch + 1, None, 0
-            continue
-        if rng_state is not None:  # resumed: the RNG streams continue exactly where they were
-            from ..checkpoint import restore_rng_state
-
-            restore_rng_state(rng_state)
-            rng_state = None
-        train.dataset.set_epoch(epoch)
-        items = [(i, padded[i]) for i in range(consumed + env.rank, len(padded), env.world_size)]
-        n_epoch = len(padded) // env.world_size
-        if env.is_main and t.progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=n_epoch, initial=consumed // env.world_size,
-                       desc=f"epoch {epoch}/{t.epochs}", dynamic_ncols=True, leave=False)
-        for _index, batch in _loader(train.dataset, items, config.data.num_workers,
-                                     env.device.type == "cuda"):
-            have = torch.tensor([0.0 if batch is None else 1.0], device=env.device)
-            if is_distributed():
-                torch.distributed.all_reduce(have, op=torch.distributed.ReduceOp.MIN)
-            consumed += env.world_size
-            if float(have) == 0:  # a batch with no usable video on some rank: all skip it
+    def train(self) -> bool:
+        """Train epoch by epoch to the configured end; True when ``train.stop_after`` stopped."""
+        t, s = self.config.train, self.state
+        self.trained_epoch = s.epoch
+        self.t_log = time.perf_counter()
+        self.objective.train()
+        while s.epoch <= t.epochs and not (t.max_steps is not None and s.step >= t.max_steps):
+            if s.epoch_batches is None:
+                self.plan_epoch()
+            padded = pad_batches(s.epoch_batches, self.env.world_size)
+            if s.consumed >= len(padded):  # the checkpoint was taken at the end of this epoch
+                s.next_epoch()
                 continue
-            rate = schedule.step_update(step)
-            t_step = time.perf_counter()
-            try:
-                terms, grad_norm = train_step(model, encoder, optimizer,
-                                              _to_device(batch, env.device), o.clip_norm,
-                                              scaler if use_scaler else None)
-            except FloatingPointError as e:
-                raise FloatingPointError(f"update {step + 1} (epoch {epoch}): {e}") from None
-            step += 1
-            trained_epoch = epoch
-            if bar is not None:
-                bar.update(1)
-            if step % t.log_every == 0 or step == 1:
-                now = time.perf_counter()
-                loss = float(all_reduce_mean(terms.total.detach()))
-                clip_l = float(all_reduce_mean(terms.clip.detach()))
-                video_l = (None if terms.video is None
-                           else float(all_reduce_mean(terms.video.detach())))
-                clip_scale = getattr(encoder, "clip_logit_scale", None)
-                row = {
-                    "step": step, "epoch": epoch, "lr": rate, "loss": loss, "loss_clip": clip_l,
-                    "loss_video": video_l, "grad_norm": float(grad_norm),
-                    "inv_tau_video": float(encoder.logit_scale.detach().exp()),
-                    "inv_tau_clip": (None if clip_scale is None
-                                     else float(clip_scale.detach().exp())),
-                    "bucket_value": (None if terms.bucket_value is None
-                                     else float(terms.bucket_value)),
-                    "sec_per_step": time.perf_counter() - t_step,
-                    "clips_per_sec": (batch.video.shape[0] * env.world_size
-                                      * (t.log_every if step > 1 else 1) / max(now - t_log, 1e-9)),
-                }
-                t_log = now
-                if env.is_main:
-                    logs["train"].add({k: _fmt(v) for k, v in row.items()})
-                    logs["train"].flush()
-                    scalars(row, "train", step)
-                    if bar is not None:
-                        bar.set_postfix(loss=f"{loss:.4f}", lr=f"{rate:.2e}")
-                    elif not t.progress:
-                        _print(f"step {step} epoch {epoch} loss {loss:.4f} lr {rate:.3e}", None)
-            at_end = consumed >= len(padded)
-            done = total_steps is not None and step >= total_steps
-            if t.val_every and step % t.val_every == 0 and not (at_end or done):
-                validate_and_log(epoch)
-            if t.save_every and step % t.save_every == 0 and not (at_end or done):
-                save(LAST, epoch, consumed, epoch_batches)
-                save(f"checkpoint_{epoch}_{step}", epoch, consumed, epoch_batches)
-                prune()
-            if t.stop_after is not None and step >= t.stop_after:
+            if self.train_epoch(padded):
+                return True
+            self.end_epoch(len(padded))
+        return False
+
+    def plan_epoch(self) -> None:
+        """Plan the epoch's batches (retrieval or shuffled), log the plan, start at its first."""
+        s, r = self.state, self.config.retrieval
+        t0 = time.perf_counter()
+        if r.mode != "off" and s.epoch >= r.start_epoch:
+            s.epoch_batches, summary = self.retrieval_plan()
+        else:
+            s.epoch_batches, summary = _shuffled_plan(self.corpora.train.ids, self.config,
+                                                      s.epoch)
+        if self.env.is_main:
+            row = {"epoch": s.epoch, **{k: csv_value(v) for k, v in summary.items()},
+                   "seconds": csv_value(time.perf_counter() - t0)}
+            self.logs.add("retrieval", row, {k: v for k, v in summary.items() if k != "mode"},
+                          s.step)
+        s.consumed = 0
+
+    def retrieval_plan(self) -> tuple[list[list[str]], dict[str, Any]]:
+        """Hard-negative batches from the current model's video embeddings (built on rank 0)."""
+        config, env, epoch = self.config, self.env, self.state.epoch
+        r = config.retrieval
+        vids, vecs = _embed_videos(self.objective, self.corpora.retrieval, config, env, epoch)
+        built = None
+        if env.is_main:
+            built = retrieval_batches(
+                vecs, vids, config.data.videos_per_batch, mode=r.mode,
+                n_candidates=r.n_candidates, n_centroids=r.n_centroids,
+                examples_per_centroid=r.examples_per_centroid, nprobe=r.nprobe,
+                seed=config.train.seed * 1000 + epoch,
+            )
+        built = broadcast_object(built)
+        return built.batches, built.summary()
+
+    def train_epoch(self, padded: list[list[str]]) -> bool:
+        """Train on the epoch's remaining batches; True when ``train.stop_after`` stopped it."""
+        t, s, env = self.config.train, self.state, self.env
+        if s.rng_state is not None:  # resumed: the RNG streams continue exactly where they were
+            restore_rng_state(s.rng_state)
+            s.rng_state = None
+        self.corpora.train.dataset.set_epoch(s.epoch)
+        items = [(i, padded[i]) for i in range(s.consumed + env.rank, len(padded), env.world_size)]
+        self.open_bar(len(padded) // env.world_size)
+        stopped = False
+        for _index, batch in _loader(self.corpora.train.dataset, items,
+                                     self.config.data.num_workers, env.device.type == "cuda"):
+            have = _all_ranks_have(batch, env)
+            s.consumed += env.world_size
+            if not have:  # a batch with no usable video on some rank: all skip it
+                continue
+            self.update(batch)
+            done = t.max_steps is not None and s.step >= t.max_steps
+            if not (s.consumed >= len(padded) or done):
+                self.within_epoch_checks()
+            if t.stop_after is not None and s.step >= t.stop_after:
                 stopped = True
                 break
             if done:
                 break
-        if bar is not None:
-            bar.close()
-            bar = None
-        if stopped:
-            break
-        validate_and_log(epoch)
-        save(LAST, epoch, len(padded) if consumed >= len(padded) else consumed, epoch_batches)
-        if consumed >= len(padded):
-            if t.save_every:
-                save(f"checkpoint_{epoch}_{step}", epoch, len(padded), epoch_batches)
-                prune()
-            epoch, epoch_batches, consumed = epoch + 1, None, 0
-    if writer is not None:
-        writer.close()
-    barrier()
-    return FitResult(
-        out_dir=out_dir, step=step, epoch=trained_epoch,
-        last_checkpoint=last if (last / "config.json").is_file() else None,
-        best_checkpoint=out_dir / BEST if (out_dir / BEST / "config.json").is_file() else None,
-        train_log=logs["train"].rows, val_log=logs["val"].rows,
-        retrieval_log=logs["retrieval"].rows, stopped=stopped,
-    )
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        return stopped
 
+    def open_bar(self, n_epoch: int) -> None:
+        """The epoch's tqdm bar (rank 0, ``train.progress``) of ``n_epoch`` updates."""
+        t = self.config.train
+        if self.env.is_main and t.progress:
+            from tqdm.auto import tqdm  # noqa: PLC0415 -- optional heavy dependency (tqdm)
 
-def _print(msg: str, bar: Any) -> None:
-    """Log lines go to stderr, beside the progress bar; stdout stays for results."""
-    if bar is not None:
-        bar.write(msg, file=sys.stderr)
-    else:
-        print(msg, file=sys.stderr, flush=True)
+            self.bar = tqdm(total=n_epoch, initial=self.state.consumed // self.env.world_size,
+                            desc=f"epoch {self.state.epoch}/{t.epochs}", dynamic_ncols=True,
+                            leave=False)
+
+    def update(self, batch: Any) -> None:
+        """One optimizer update on ``batch``, logged every ``train.log_every`` updates."""
+        s, p, t = self.state, self.parts, self.config.train
+        rate = p.schedule.step_update(s.step)
+        t_step = time.perf_counter()
+        try:
+            terms, grad_norm = train_step(self.model, p.encoder, p.optimizer,
+                                          _to_device(batch, self.env.device),
+                                          self.config.optim.clip_norm,
+                                          p.scaler if p.use_scaler else None)
+        except FloatingPointError as e:
+            raise FloatingPointError(f"update {s.step + 1} (epoch {s.epoch}): {e}") from None
+        s.step += 1
+        self.trained_epoch = s.epoch
+        if self.bar is not None:
+            self.bar.update(1)
+        if s.step % t.log_every == 0 or s.step == 1:
+            self.log_update(batch, terms, grad_norm, rate, t_step)
+
+    def log_update(self, batch: Any, terms: Any, grad_norm: Tensor, rate: float,
+                   t_step: float) -> None:
+        """A ``train_log.csv`` row: the rank-mean losses, temperatures, speed (collective)."""
+        t, s, encoder = self.config.train, self.state, self.parts.encoder
+        now = time.perf_counter()
+        loss = float(all_reduce_mean(terms.total.detach()))
+        clip_l = float(all_reduce_mean(terms.clip.detach()))
+        video_l = (None if terms.video is None
+                   else float(all_reduce_mean(terms.video.detach())))
+        clip_scale = getattr(encoder, "clip_logit_scale", None)
+        row = {
+            "step": s.step, "epoch": s.epoch, "lr": rate, "loss": loss, "loss_clip": clip_l,
+            "loss_video": video_l, "grad_norm": float(grad_norm),
+            "inv_tau_video": float(encoder.logit_scale.detach().exp()),
+            "inv_tau_clip": (None if clip_scale is None
+                             else float(clip_scale.detach().exp())),
+            "bucket_value": (None if terms.bucket_value is None
+                             else float(terms.bucket_value)),
+            "sec_per_step": time.perf_counter() - t_step,
+            "clips_per_sec": (batch.video.shape[0] * self.env.world_size
+                              * (t.log_every if s.step > 1 else 1) / max(now - self.t_log, 1e-9)),
+        }
+        self.t_log = now
+        if self.env.is_main:
+            self.logs.add("train", {k: csv_value(v) for k, v in row.items()}, row, s.step)
+            if self.bar is not None:
+                self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{rate:.2e}")
+            elif not t.progress:
+                log_line(f"step {s.step} epoch {s.epoch} loss {loss:.4f} lr {rate:.3e}", None)
+
+    def within_epoch_checks(self) -> None:
+        """Validation every ``train.val_every`` and checkpoints every ``train.save_every``."""
+        t, s = self.config.train, self.state
+        if t.val_every and s.step % t.val_every == 0:
+            self.validate_and_log()
+        if t.save_every and s.step % t.save_every == 0:
+            self.save(LAST, s.consumed)
+            self.save(f"checkpoint_{s.epoch}_{s.step}", s.consumed)
+            prune_checkpoints(self.out_dir, t.keep_last, self.env)
+
+    def end_epoch(self, n_batches: int) -> None:
+        """Validate and save ``checkpoint_last``; at the epoch's end, keep it and move on."""
+        s = self.state
+        self.validate_and_log()
+        finished = s.consumed >= n_batches
+        self.save(LAST, n_batches if finished else s.consumed)
+        if finished:
+            if self.config.train.save_every:
+                self.save(f"checkpoint_{s.epoch}_{s.step}", n_batches)
+                prune_checkpoints(self.out_dir, self.config.train.keep_last, self.env)
+            s.next_epoch()
+
+    def validate_and_log(self) -> None:
+        """Validate, log it, and save ``checkpoint_best`` at the lowest loss so far."""
+        s, env = self.state, self.env
+        metrics = _validate(self.objective, self.corpora.val, self.config, env)
+        row = {"step": s.step, "epoch": s.epoch, **{k: csv_value(v) for k, v in metrics.items()}}
+        if env.is_main:
+            self.logs.add("val", row, metrics, s.step)
+            log_line(f"[val] step {s.step} epoch {s.epoch}: loss {metrics['val_loss']:.4f} "
+                     f"clip R@1 {metrics['val_clip_r1']:.4f}", self.bar)
+        if metrics["val_loss"] < s.best:
+            s.best = metrics["val_loss"]
+            save_best(self.out_dir / BEST, self.parts.encoder, s, metrics, self.config, env)
+
+    def save(self, name: str, consumed: int) -> Path:
+        """Save a resumable checkpoint ``out_dir/name`` at ``consumed`` (collective)."""
+        return save_resumable(self.out_dir / name, self.parts, self.state, consumed,
+                              self.config, self.env)
+
+    def result(self, stopped: bool) -> FitResult:
+        """The run's :class:`FitResult`."""
+        last, best = self.out_dir / LAST, self.out_dir / BEST
+        tables = self.logs.tables
+        return FitResult(
+            out_dir=self.out_dir, step=self.state.step, epoch=self.trained_epoch,
+            last_checkpoint=last if (last / "config.json").is_file() else None,
+            best_checkpoint=best if (best / "config.json").is_file() else None,
+            train_log=tables["train"].rows, val_log=tables["val"].rows,
+            retrieval_log=tables["retrieval"].rows, stopped=stopped,
+        )

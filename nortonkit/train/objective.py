@@ -337,6 +337,7 @@ def train_step(
     Examples
     --------
     >>> from nortonkit.train.config import config_from_dict
+    >>> from nortonkit.train.schedule import build_optimizer
     >>> _ = torch.manual_seed(0)
     >>> cfg = config_from_dict({"model": {"preset": "tiny", "vocab_size": 128}})
     >>> enc = DualEncoder(cfg.model)

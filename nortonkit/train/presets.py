@@ -65,6 +65,7 @@ hyper-parameters above unless its row says otherwise.
 from __future__ import annotations
 
 import copy
+import difflib
 from typing import Any
 
 __all__ = ["LOSS_PRESETS", "PAPER", "OFFICIAL", "ABLATIONS", "preset_values", "preset_names"]
@@ -193,7 +194,6 @@ def preset_values(name: str) -> dict[str, dict[str, Any]]:
     ValueError: preset: unknown preset 'nortn'; did you mean 'norton'? (known: norton, ...)
     """
     if name not in LOSS_PRESETS:
-        import difflib
 
         close = difflib.get_close_matches(name, list(LOSS_PRESETS), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""

@@ -176,7 +176,7 @@ def build_ivf_index(
     >>> index.nlist, index.ntotal, index.nprobe
     (5, 200, 1)
     """
-    import faiss
+    import faiss  # noqa: PLC0415 -- optional heavy dependency (faiss)
 
     x = _as_float32("embeddings", embeddings)
     check_int_at_least("n_centroids", n_centroids, 1)

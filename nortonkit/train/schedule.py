@@ -77,7 +77,7 @@ class PolynomialDecaySchedule:
 
     The rate is a pure function of the update count, so the state is that count only.
 
-    >>> opt = torch.optim.Adam([nn.Parameter(torch.zeros(1))], lr=1.0)
+    >>> opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     >>> sched = PolynomialDecaySchedule(opt, lr=1.0, warmup_updates=2, total_num_update=6)
     >>> sched.step_update(1), opt.param_groups[0]["lr"]
     (0.5, 0.5)
