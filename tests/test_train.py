@@ -447,3 +447,28 @@ def test_training_lowers_the_loss_and_raises_retrieval(tmp_path):
 
 if __name__ == "__main__":  # one DDP rank, launched by the `ddp_result` fixture via torchrun
     ddp_worker(Path(sys.argv[1]), Path(sys.argv[2]))
+
+
+def test_init_checkpoint_with_other_positions_is_refused(tmp_path):
+    """Same shapes, another model: a checkpoint trained without position embeddings cannot
+    initialise a model that adds them (or the reverse); the error names both settings."""
+    from nortonkit.checkpoint import save_checkpoint
+    from nortonkit.train.distributed import DistEnv
+    from nortonkit.train.state import build_trainables
+
+    sizes = {"preset": "tiny", "vocab_size": 128}
+    torch.manual_seed(0)
+    source = DualEncoder(EncoderConfig(**sizes, positions="none"))
+    save_checkpoint(tmp_path / "stage1", source)
+    env = DistEnv(0, 1, 0, torch.device("cpu"), "none")
+    for positions, ok in (("none", True), ("absolute", False)):
+        cfg = config_from_dict({"model": {**sizes, "positions": positions},
+                                "train": {"init_checkpoint": str(tmp_path / "stage1")}})
+        if ok:
+            built = build_trainables(cfg, env, use_scaler=False)
+            got = built.encoder.state_dict()
+            for key, value in source.state_dict().items():
+                torch.testing.assert_close(got[key], value)
+        else:
+            with pytest.raises(ValueError, match=r"positions='none'.*asks for 'absolute'"):
+                build_trainables(cfg, env, use_scaler=False)
