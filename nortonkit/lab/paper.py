@@ -2,7 +2,7 @@
 
 ``nortonkit/paper_tables.json`` holds every table of Norton (ICLR 2024) plus the TempCLR and
 VideoCLIP tables it compares with; each row carries its ``source`` (which text conversions of
-the paper agree on it, see ``paper_tables.md``). :func:`paper_table` returns one table as
+the paper agree on it), each table its ``notes``. :func:`paper_table` returns one table as
 stored, :func:`paper_rows` the same in the tidy long format of :mod:`nortonkit.lab.evaluate`
 (one row per method, setting, measure and metric), and :func:`compare_with_paper` puts each of
 our result rows beside the matching paper row.
@@ -101,7 +101,8 @@ def paper_table(key: str) -> dict[str, Any]:
 
     Notes
     -----
-    Norton (ICLR 2024) Tables 1-9; reported numbers only, see ``paper_tables.md``.
+    Norton (ICLR 2024) Tables 1-9; reported numbers only, with the sources and notes of
+    ``paper_tables.json``.
 
     Examples
     --------
@@ -119,7 +120,7 @@ def _setting(table: str, row: dict[str, Any]) -> str:
     if "zero-shot" in s:
         return "zero-shot"
     if table == "T4":
-        return "fine-tuned"  # Table 4 is a fine-tuned comparison (paper_tables.md caveat 1)
+        return "fine-tuned"  # Table 4 compares fine-tuned models (its notes in paper_tables.json)
     if table in ("T1", "T2", "T3", "T9"):
         return "zero-shot"
     return s
@@ -139,7 +140,7 @@ def paper_rows(table_key: str) -> Any:
 
     Notes
     -----
-    Norton Tables 1-9 (``paper_tables.md``). Table 7's columns become ``measure`` / ``metric``
+    Norton Tables 1-9 (``paper_tables.json``). Table 7's columns become ``measure`` / ``metric``
     pairs such as ``("DTW, background kept", "R@1")``; Table 8 reports minutes per epoch and
     ``relative_to_line1``.
 
@@ -206,7 +207,7 @@ def compare_with_paper(results: Any, method: str = NORTON) -> Any:
 
     Notes
     -----
-    Numbers from Norton Tables 1-9 with their sources (``paper_tables.md``). Our values are in
+    Numbers from Norton Tables 1-9 with their sources (``paper_tables.json``). Our values are in
     percent, like the paper's; Table 8 compares ``relative_to_line1`` (minutes per epoch on an
     A100 are not comparable with seconds per step on this machine).
 

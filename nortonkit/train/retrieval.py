@@ -225,7 +225,7 @@ def retrieval_batches(
 
     Notes
     -----
-    Official_impl.md §5.7 describes the released batching and §9 item 16 its defects, which
+    ``docs/protocols.md`` §5.7 describes the released batching and §9 item 16 its defects, which
     ``"fixed"`` removes: the query is always in its batch, every video is visited, no batch is
     short.
 
