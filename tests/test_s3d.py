@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import warnings
+import zipfile
 import zlib
 from fractions import Fraction
 from pathlib import Path
@@ -208,7 +209,11 @@ def test_state_dict_layout_matches_the_released_checkpoint():
 
 
 def test_standin_checkpoint_is_the_released_format_and_loads_strictly(standin_ckpt, recipe_sd):
-    assert standin_ckpt.stat().st_size == RELEASED_FILE_BYTES  # legacy format, exact layout
+    # legacy (pre-1.6) format, the released layout: torch's legacy writer names each storage by
+    # its memory address (str(storage._cdata)), so the size matches the released file's up to
+    # the number of digits of those addresses (at most 2 per storage)
+    assert not zipfile.is_zipfile(standin_ckpt)
+    assert abs(standin_ckpt.stat().st_size - RELEASED_FILE_BYTES) <= 2 * len(recipe_sd)
     sd = load_s3d_state_dict(standin_ckpt)
     assert list(sd) == list(recipe_sd)
     for k, v in recipe_sd.items():
