@@ -203,6 +203,28 @@ _BUILTIN_GLOBALS = {
 _BUILTIN_GLOBALS |= {("collections", "OrderedDict"), ("_codecs", "encode")}
 
 
+def python3_global_name(module: str, name: str) -> tuple[str, str]:
+    """The Python 3 ``(module, name)`` of a global that a protocol 0-2 pickle names.
+
+    Such pickles (``torch.save``'s protocol 2 included) name Python 2 modules, e.g.
+    ``__builtin__.bytes``; this maps them as :mod:`pickle` itself does, so that an allow-list
+    sees the real module.
+
+    >>> python3_global_name("__builtin__", "set"), python3_global_name("numpy", "ndarray")
+    (('builtins', 'set'), ('numpy', 'ndarray'))
+    """
+    if (module, name) in _compat_pickle.NAME_MAPPING:
+        return _compat_pickle.NAME_MAPPING[(module, name)]
+    return _compat_pickle.IMPORT_MAPPING.get(module, module), name
+
+
+def data_pickle_global(module: str, name: str) -> Any:
+    """A builtin container/scalar (:func:`builtin_pickle_global`), else a numpy global
+    (:func:`numpy_pickle_global`), else ``None``: what any of the kit's unpicklers accepts."""
+    found = builtin_pickle_global(module, name)
+    return found if found is not None else numpy_pickle_global(module, name)
+
+
 def builtin_pickle_global(module: str, name: str) -> Any:
     """The builtin container/scalar global a pickle may name (the allow-list), else ``None``.
 
@@ -254,15 +276,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
         self._source = source
 
     def find_class(self, module: str, name: str) -> Any:
-        # Protocol 0-2 pickles name Python 2 modules (``__builtin__.bytes``); map them first,
-        # as pickle itself does, so the allow-list sees the real module.
-        if (module, name) in _compat_pickle.NAME_MAPPING:
-            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
-        elif module in _compat_pickle.IMPORT_MAPPING:
-            module = _compat_pickle.IMPORT_MAPPING[module]
-        found = builtin_pickle_global(module, name)
-        if found is None:
-            found = numpy_pickle_global(module, name)
+        module, name = python3_global_name(module, name)
+        found = data_pickle_global(module, name)
         if found is not None:
             return found
         raise UnsafePickleError(

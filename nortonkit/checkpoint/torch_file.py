@@ -5,7 +5,8 @@
 holds classes outside that allow-list (fairseq ``cfg`` saved as OmegaConf containers, fairseq
 enums) are re-read by a restricted unpickler. It admits the allow-list of
 :mod:`nortonkit.io` (builtin containers and scalars, numpy arrays:
-:func:`~nortonkit.io.builtin_pickle_global`, :func:`~nortonkit.io.numpy_pickle_global`) plus
+:func:`~nortonkit.io.data_pickle_global`, names mapped by
+:func:`~nortonkit.io.python3_global_name`) plus
 what torch files need (the tensor-rebuild functions, ``torch.Size``, ``torch.device``, dtypes,
 ``defaultdict``, ``argparse.Namespace``, pure paths), and replaces classes from
 :data:`METADATA_PLACEHOLDER_MODULES` with inert placeholders (they store their arguments and
@@ -16,7 +17,6 @@ never run code). Any other global (``os.system``, ``builtins.eval``, ...) is ref
 
 from __future__ import annotations
 
-import _compat_pickle
 import argparse
 import os
 import pathlib
@@ -33,8 +33,8 @@ from torch import Tensor
 
 from nortonkit.io import (
     UnsafePickleError,
-    builtin_pickle_global,
-    numpy_pickle_global,
+    data_pickle_global,
+    python3_global_name,
     safe_torch_load,
 )
 
@@ -97,10 +97,7 @@ def _allowed_global(module: str, name: str) -> Any:
         return _TORCH_FILE_GLOBALS[(module, name)]
     if module == "torch" and isinstance(getattr(torch, name, None), torch.dtype):
         return getattr(torch, name)
-    found = builtin_pickle_global(module, name)
-    if found is None:
-        found = numpy_pickle_global(module, name)
-    return found
+    return data_pickle_global(module, name)
 
 
 def _restricted_pickle_module(source: str) -> types.ModuleType:
@@ -109,11 +106,7 @@ def _restricted_pickle_module(source: str) -> types.ModuleType:
 
     class Unpickler(pickle.Unpickler):
         def find_class(self, module: str, name: str) -> Any:
-            # Python 2 names, as protocol 2 (torch.save) writes builtins: __builtin__.dict
-            if (module, name) in _compat_pickle.NAME_MAPPING:
-                module, name = _compat_pickle.NAME_MAPPING[(module, name)]
-            elif module in _compat_pickle.IMPORT_MAPPING:
-                module = _compat_pickle.IMPORT_MAPPING[module]
+            module, name = python3_global_name(module, name)
             found = _allowed_global(module, name)
             if found is not None:
                 return found
