@@ -1,7 +1,7 @@
 """Hyper-parameters of the dual encoder: :class:`EncoderConfig`, size presets, token ids.
 
 :data:`ENCODER_SIZES` holds the size presets (``"bert-base"``, ``"tiny"``, ``"minilm"``),
-:data:`KIT_ONLY_KEYS` the names of the temperatures that only nortonkit models own, and
+:data:`KIT_ONLY_KEYS` the names of the parameters that only nortonkit models own, and
 ``CLS_TOKEN_ID`` / ``SEP_TOKEN_ID`` / ``PAD_TOKEN_ID`` the bert-base-uncased special tokens.
 """
 
@@ -29,8 +29,11 @@ CLS_TOKEN_ID = 101  # bert-base-uncased [CLS]
 SEP_TOKEN_ID = 102  # bert-base-uncased [SEP]
 PAD_TOKEN_ID = 0  # bert-base-uncased [PAD]
 
-#: State-dict keys that exist only in nortonkit models (temperatures), never in fairseq files.
-KIT_ONLY_KEYS: tuple[str, ...] = ("logit_scale", "clip_logit_scale")
+#: State-dict keys that exist only in nortonkit models (temperatures and the queries of
+#: ``pooling="attention"``), never in fairseq files.
+KIT_ONLY_KEYS: tuple[str, ...] = (
+    "logit_scale", "clip_logit_scale", "video_pool.query", "text_pool.query"
+)
 
 #: Size presets: "bert-base" matches the released checkpoints, "tiny" is for CPU runs on the
 #: synthetic corpus, "minilm" starts the text side from the offline all-MiniLM-L6-v2 weights.
@@ -129,6 +132,11 @@ class EncoderConfig:
     # so each encoder sees its clip's frames and its caption's words as a set (an option for
     # small randomly initialised encoders, data_recipes/SYNTHETIC.md)
     positions: str = "absolute"
+    # "mean": each side is the average of its pooled tokens (VideoCLIP/Norton); "attention":
+    # a softmax-weighted average with one learned query per side, zero at initialisation so
+    # it starts as the mean (an option for small randomly initialised encoders,
+    # data_recipes/SYNTHETIC.md; the queries are kit-only keys)
+    pooling: str = "mean"
     # dimension of the input frame features (S3D: 512)
     video_feature_dim: int = 512
     # dropout probability of hidden states and attention weights (BERT default 0.1; off in eval)
@@ -187,6 +195,7 @@ class EncoderConfig:
             raise ValueError(f"max_positions: expected an integer >= 3, got {self.max_positions}")
         check_choice("text_init", self.text_init, ("random", "minilm"))
         check_choice("positions", self.positions, ("absolute", "none"))
+        check_choice("pooling", self.pooling, ("mean", "attention"))
         check_choice("video_init", self.video_init, ("text", "random"))
         check_choice("clip_logit_scale", self.clip_logit_scale, (None, "learnable"))
         check_choice("attn_implementation", self.attn_implementation, ("eager", "sdpa"))

@@ -18,7 +18,8 @@ from transformers import BertModel
 from ..masking import masked_mean
 from ..validation import check_finite, check_mask, check_nonempty_mask, check_tensor
 from .bert import _bert_config, _load_minilm, _no_init_weights, _zero_output
-from .config import KIT_ONLY_KEYS, EncoderConfig
+from .config import EncoderConfig
+from .pooling import AttentionPool
 from .trainable import apply_trainable, is_trainable
 from .video import VideoEncoder
 
@@ -119,6 +120,9 @@ class DualEncoder(nn.Module):
         self.logit_scale = nn.Parameter(torch.tensor(config.init_logit_scale))
         if config.clip_logit_scale == "learnable":
             self.clip_logit_scale = nn.Parameter(torch.tensor(config.init_logit_scale))
+        if config.pooling == "attention":
+            self.video_pool = AttentionPool(config.hidden_size)
+            self.text_pool = AttentionPool(config.hidden_size)
         if config.positions == "none":
             for bert in (self.video_encoder.bert, self.text_encoder):
                 bert.embeddings.position_embeddings.register_forward_hook(_zero_output)
@@ -199,7 +203,7 @@ class DualEncoder(nn.Module):
             token_type_ids=torch.zeros_like(positions),
         ).last_hidden_state  # (B, V + 2, H)
         mask = torch.cat([~ones, vmask, ones], dim=1)  # (B, V + 2): frames + SEP, no CLS
-        return EncoderOutput(masked_mean(tokens, mask[..., None], dim=1), tokens, mask)
+        return EncoderOutput(self._pool("video", tokens, mask), tokens, mask)
 
     def encode_text(self, input_ids: Tensor, attention_mask: Tensor) -> EncoderOutput:
         """Encode captions laid out as ``[CLS] tok_1 .. tok_n [SEP] PAD ..``.
@@ -267,7 +271,13 @@ class DualEncoder(nn.Module):
             attention_mask=attention_mask.long(),
             token_type_ids=torch.zeros_like(input_ids, dtype=torch.long),
         ).last_hidden_state  # (B, T, H)
-        return EncoderOutput(masked_mean(tokens, mask[..., None], dim=1), tokens, mask)
+        return EncoderOutput(self._pool("text", tokens, mask), tokens, mask)
+
+    def _pool(self, side: str, tokens: Tensor, mask: Tensor) -> Tensor:
+        """(B, L, H) tokens, (B, L) mask -> (B, H): the mean, or ``config.pooling="attention"``."""
+        if self.config.pooling == "attention":
+            return getattr(self, f"{side}_pool")(tokens, mask)
+        return masked_mean(tokens, mask[..., None], dim=1)
 
     def forward(
         self, vfeats: Tensor, vmask: Tensor, input_ids: Tensor, attention_mask: Tensor
@@ -310,7 +320,7 @@ class DualEncoder(nn.Module):
         >>> model.clamp_logit_scales_(); round(model.logit_scale.detach().item(), 4)
         4.6052
         """
-        for name in KIT_ONLY_KEYS:
+        for name in ("logit_scale", "clip_logit_scale"):
             param = getattr(self, name, None)
             if param is not None:
                 param.clamp_(0.0, self.config.max_logit_scale)

@@ -121,11 +121,12 @@ def build_trainables(config: TrainConfig, env: DistEnv, use_scaler: bool) -> Tra
         if src.is_dir():  # a nortonkit checkpoint; temperatures only where both models have them
             own = encoder.state_dict()
             source = load_checkpoint(src).model
-            if source.config.positions != config.model.positions:  # same shapes, other model
-                raise ValueError(
-                    f"train.init_checkpoint: {src} was trained with model.positions="
-                    f"{source.config.positions!r}, the config asks for "
-                    f"{config.model.positions!r}; set model.positions to match")
+            for key in ("positions", "pooling"):  # same shapes, another model
+                theirs, ours = getattr(source.config, key), getattr(config.model, key)
+                if theirs != ours:
+                    raise ValueError(
+                        f"train.init_checkpoint: {src} was trained with model.{key}="
+                        f"{theirs!r}, the config asks for {ours!r}; set model.{key} to match")
             state = {k: v for k, v in source.state_dict().items()
                      if k in own or k not in KIT_ONLY_KEYS}
             load_state_dict_strict(encoder, state, str(src), allow_missing=KIT_ONLY_KEYS)
