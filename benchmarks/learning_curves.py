@@ -54,9 +54,10 @@ RECIPES: dict[str, list[str]] = {
 }
 #: The stage-1 recipe and levers tried on it: name -> overrides of synthetic_stage1.yaml
 #: (SCALED: the corpus of --scale videos instead of the default one). The levers were tried
-#: with BERT's position embeddings, before stage 1 dropped them.
+#: with BERT's position embeddings and mean pooling, before stage 1 changed both.
 SCALED = "{scaled}"
-_ABS = ["model.positions=absolute"]
+_MEAN = ["model.pooling=mean"]
+_ABS = ["model.positions=absolute", *_MEAN]
 STAGE1_VARIANTS: dict[str, list[str]] = {
     "+ h256, 1 + 1 layers (BERT's positions)": _ABS,
     "h256, 32 videos x 2 clips, 600 updates": [
@@ -67,7 +68,8 @@ STAGE1_VARIANTS: dict[str, list[str]] = {
     "h256, MiniLM's first layer on both sides (h384)": [*_ABS, *_MINILM],
     "h256, 8000-video corpus (each video seen about 5x)": [
         *_ABS, f"data.root={SCALED}", "data.synthetic=null"],
-    "stage 1: h256, no position embeddings": [],
+    "h256, no position embeddings (mean pooling)": _MEAN,
+    "stage 1: h256, no positions, attention pooling": [],
 }
 
 

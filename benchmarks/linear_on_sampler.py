@@ -10,7 +10,10 @@ baseline of :mod:`nortonkit.lab.baselines`) and scores them with the study's mea
 * ``LayerNorm mean``: every word vector LayerNorm-ed, then averaged (CLS out, SEP in), which is
   where a post-LN BERT with mean pooling starts: every token weighs the same;
 * ``LayerNorm mean + positions``: the same with a learned position vector added before the
-  LayerNorm, as BERT's embeddings do.
+  LayerNorm, as BERT's embeddings do;
+* ``LayerNorm, attention pooling``: the LayerNorm-ed word vectors weighed by a learned query
+  (:func:`nortonkit.encoders.attention_pool`, zero at the start), as ``model.pooling=attention``
+  pools the transformer's tokens.
 
 The video side is the mean of the clip's frames times a learned matrix in all three. Output: a
 markdown table of synthetic YouCookII clip R@1 and paragraph DTW R@1 (background removed),
@@ -35,11 +38,13 @@ sys.path.insert(0, str(ROOT))
 
 from nortonkit.data.text import encode_texts, load_tokenizer  # noqa: E402
 from nortonkit.data.youcook import load_youcook_paragraphs  # noqa: E402
+from nortonkit.encoders import attention_pool  # noqa: E402
 from nortonkit.lab.robustness import clip_r1, paragraph_r1  # noqa: E402
 from nortonkit.train.config import load_config  # noqa: E402
 from nortonkit.train.loop import _open_split  # noqa: E402
 
-TEXT_MODES = ("bag (sum)", "LayerNorm mean", "LayerNorm mean + positions")
+TEXT_MODES = ("bag (sum)", "LayerNorm mean", "LayerNorm mean + positions",
+              "LayerNorm, attention pooling")
 
 
 class LinearDual(torch.nn.Module):
@@ -52,6 +57,7 @@ class LinearDual(torch.nn.Module):
         self.words = torch.nn.Parameter(torch.randn(vocab, dim, generator=gen) * 0.02)
         self.pos = torch.nn.Parameter(torch.randn(64, dim, generator=gen) * 0.02)
         self.video_w = torch.nn.Parameter(torch.randn(feat, dim, generator=gen) / feat ** 0.5)
+        self.query = torch.nn.Parameter(torch.zeros(dim))
 
     def text(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, T) ids ``[CLS] w.. [SEP] PAD..`` -> (B, dim)."""
@@ -65,6 +71,8 @@ class LinearDual(torch.nn.Module):
         if self.mode == "LayerNorm mean + positions":
             e = e + self.pos[: e.shape[1]]
         e = F.layer_norm(e, e.shape[-1:])
+        if self.mode == "LayerNorm, attention pooling":
+            return attention_pool(e, keep, self.query)
         return (e * keep[..., None]).sum(1) / keep.sum(1, keepdim=True)
 
     def video(self, frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

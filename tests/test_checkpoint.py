@@ -568,3 +568,22 @@ def test_convert_cli_help_and_errors(tiny_pt, tmp_path, capsys):
         == 0
     )
     assert load_checkpoint(out).config.trainable == "all"
+
+
+def test_fairseq_file_into_an_attention_pooled_model_pools_by_the_mean(tmp_path):
+    """A released-format file holds no pooling queries: loading it into a
+    ``pooling="attention"`` model leaves them at zero, so the model is the released one."""
+    state = _tiny_state()
+    torch.save(_fairseq_dict(state), tmp_path / "ckpt.pt")
+    mean = load_fairseq_checkpoint(tmp_path / "ckpt.pt", config={"num_heads": 4}).model
+    attn = load_fairseq_checkpoint(tmp_path / "ckpt.pt",
+                                   config={"num_heads": 4, "pooling": "attention"}).model
+    assert float(attn.text_pool.query.abs().max()) == 0.0
+    assert float(attn.video_pool.query.abs().max()) == 0.0
+    ids = torch.tensor([[101, 7, 8, 102]])
+    frames, vmask = torch.randn(2, 3, 512), torch.ones(2, 3, dtype=torch.bool)
+    with torch.no_grad():
+        torch.testing.assert_close(attn(frames, vmask, ids, ids > 0).text.pooled,
+                                   mean(frames, vmask, ids, ids > 0).text.pooled)
+        torch.testing.assert_close(attn.encode_video(frames, vmask).pooled,
+                                   mean.encode_video(frames, vmask).pooled)

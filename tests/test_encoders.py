@@ -14,9 +14,11 @@ from nortonkit.encoders import (
     KIT_ONLY_KEYS,
     DualEncoder,
     EncoderConfig,
+    attention_pool,
     is_trainable,
     trainable_parameters,
 )
+from nortonkit.masking import masked_mean
 
 TOY = dict(preset="tiny", video_layers=1, text_layers=1, dropout=0.0)
 
@@ -602,3 +604,60 @@ def test_positions_rejects_unknown_values():
     with pytest.raises(ValueError, match=r"positions: expected one of \('absolute', 'none'\), "
                                          r"got 'relative'"):
         EncoderConfig(preset="tiny", positions="relative")
+
+
+def test_attention_pool_starts_as_the_mean_and_ignores_padding():
+    """Zero query: uniform weights over the valid tokens (the paper's mean); padding holds NaN
+    and is ignored; a row with no valid token pools to zeros, not NaN."""
+    torch.manual_seed(0)
+    tokens = torch.randn(3, 5, 8)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [0, 0, 0, 0, 0]], dtype=torch.bool)
+    tokens[~mask] = float("nan")
+    pooled = attention_pool(tokens, mask, torch.zeros(8))
+    torch.testing.assert_close(pooled[:2], masked_mean(tokens, mask[..., None], 1)[:2])
+    assert torch.equal(pooled[2], torch.zeros(8))
+
+
+def test_attention_pool_weights_follow_the_query():
+    """``w = softmax(q . h)``: against a hand computation, and a query along one token's
+    direction gives that token nearly all the weight."""
+    h = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]]])
+    mask = torch.ones(1, 3, dtype=torch.bool)
+    q = torch.tensor([2.0, 0.5])
+    w = torch.tensor([2.0, 0.5, -2.0]).softmax(0)
+    torch.testing.assert_close(attention_pool(h, mask, q), (w[:, None] * h[0]).sum(0)[None])
+    sharp = attention_pool(h, mask, torch.tensor([0.0, 50.0]))
+    torch.testing.assert_close(sharp, torch.tensor([[0.0, 1.0]]), atol=1e-6, rtol=0)
+
+
+def test_pooling_attention_is_the_mean_model_plus_two_kit_only_queries():
+    """The released layout plus ``video_pool.query`` and ``text_pool.query`` (both kit-only);
+    at their zero start the model is the mean-pooled model with the same weights. The queries
+    train with ``trainable="all"`` (gradient reaches them) and stay frozen in Norton's
+    LayerNorm-only post-training."""
+    torch.manual_seed(0)
+    base = dict(preset="tiny", vocab_size=128, dropout=0.0)
+    mean = DualEncoder(EncoderConfig(**base)).eval()
+    attn = DualEncoder(EncoderConfig(**base, pooling="attention")).eval()
+    extra = set(attn.state_dict()) - set(mean.state_dict())
+    assert extra == {"video_pool.query", "text_pool.query"} and extra <= set(KIT_ONLY_KEYS)
+    attn.load_state_dict(mean.state_dict(), strict=False)
+    ids = torch.tensor([[101, 7, 8, 9, 102, 0]])
+    frames, vmask = torch.randn(2, 4, 512), torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]]).bool()
+    with torch.no_grad():
+        a, m = attn(frames, vmask, ids, ids > 0), mean(frames, vmask, ids, ids > 0)
+    torch.testing.assert_close(a.video.pooled, m.video.pooled)
+    torch.testing.assert_close(a.text.pooled, m.text.pooled)
+    assert "text_pool.query" not in trainable_parameters(attn)
+    full = DualEncoder(EncoderConfig(**base, pooling="attention", trainable="all"))
+    assert {"video_pool.query", "text_pool.query"} <= set(trainable_parameters(full))
+    out = full(frames, vmask, ids, ids > 0)
+    (out.video.pooled.pow(2).sum() + out.text.pooled.pow(2).sum()).backward()
+    assert float(full.video_pool.query.grad.abs().max()) > 0
+    assert float(full.text_pool.query.grad.abs().max()) > 0
+
+
+def test_pooling_rejects_unknown_values():
+    with pytest.raises(ValueError, match=r"pooling: expected one of \('mean', 'attention'\), "
+                                         r"got 'max'"):
+        EncoderConfig(preset="tiny", pooling="max")

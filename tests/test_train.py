@@ -449,26 +449,33 @@ if __name__ == "__main__":  # one DDP rank, launched by the `ddp_result` fixture
     ddp_worker(Path(sys.argv[1]), Path(sys.argv[2]))
 
 
-def test_init_checkpoint_with_other_positions_is_refused(tmp_path):
-    """Same shapes, another model: a checkpoint trained without position embeddings cannot
-    initialise a model that adds them (or the reverse); the error names both settings."""
+@pytest.mark.parametrize("key, theirs, ours", [("positions", "none", "absolute"),
+                                                ("pooling", "attention", "mean"),
+                                                ("pooling", "mean", "attention")])
+def test_init_checkpoint_of_another_model_is_refused(tmp_path, key, theirs, ours):
+    """Same shapes (or the kit's own keys), another model: a checkpoint trained without
+    position embeddings, or with another pooling, cannot initialise a model that differs in
+    it; the error names both settings. The same setting loads every weight."""
     from nortonkit.checkpoint import save_checkpoint
     from nortonkit.train.distributed import DistEnv
     from nortonkit.train.state import build_trainables
 
-    sizes = {"preset": "tiny", "vocab_size": 128}
+    sizes = {"preset": "tiny", "vocab_size": 128, "trainable": "all"}
     torch.manual_seed(0)
-    source = DualEncoder(EncoderConfig(**sizes, positions="none"))
+    source = DualEncoder(EncoderConfig(**sizes, **{key: theirs}))
+    if theirs == "attention":  # a trained query, not the zero it starts from
+        torch.nn.init.normal_(source.text_pool.query)
     save_checkpoint(tmp_path / "stage1", source)
     env = DistEnv(0, 1, 0, torch.device("cpu"), "none")
-    for positions, ok in (("none", True), ("absolute", False)):
-        cfg = config_from_dict({"model": {**sizes, "positions": positions},
+    for value, ok in ((theirs, True), (ours, False)):
+        cfg = config_from_dict({"model": {**sizes, key: value},
                                 "train": {"init_checkpoint": str(tmp_path / "stage1")}})
         if ok:
             built = build_trainables(cfg, env, use_scaler=False)
             got = built.encoder.state_dict()
-            for key, value in source.state_dict().items():
-                torch.testing.assert_close(got[key], value)
+            assert set(source.state_dict()) <= set(got)
+            for name, tensor in source.state_dict().items():
+                torch.testing.assert_close(got[name], tensor)
         else:
-            with pytest.raises(ValueError, match=r"positions='none'.*asks for 'absolute'"):
+            with pytest.raises(ValueError, match=rf"model.{key}='{theirs}'.*asks for '{ours}'"):
                 build_trainables(cfg, env, use_scaler=False)

@@ -9,8 +9,9 @@ Released VideoCLIP / Norton files
 
     * :data:`LEGACY_KEYS`: the two ``position_ids`` buffers written by transformers < 4.31,
       dropped on load.
-    * :data:`~nortonkit.encoders.KIT_ONLY_KEYS`: the model's own temperatures, absent from
-      fairseq files; they keep their initial value ``log(1 / 0.07)``.
+    * :data:`~nortonkit.encoders.KIT_ONLY_KEYS`: the model's own temperatures and
+      attention-pooling queries, absent from fairseq files; they keep their initial value
+      (``log(1 / 0.07)``; zero queries, which pool by the mean).
 
     Unpickling never executes code. Files are first read with ``torch.load(weights_only=True)``
     plus ``argparse.Namespace`` (VideoCLIP's ``args``). Files whose *metadata* holds classes

@@ -8,8 +8,9 @@ naming key, expected and actual shape. Weights are cast to float32.
 
 * :data:`LEGACY_KEYS`: the two ``position_ids`` buffers written by transformers < 4.31, dropped
   on load.
-* :data:`~nortonkit.encoders.KIT_ONLY_KEYS`: the model's own temperatures, absent from fairseq
-  files; they keep their initial value ``log(1 / 0.07)``.
+* :data:`~nortonkit.encoders.KIT_ONLY_KEYS`: the model's own temperatures and attention-pooling
+  queries, absent from fairseq files; they keep their initial value (``log(1 / 0.07)``; zero
+  queries, which pool by the mean).
 
 :func:`fairseq_state_dict` maps the file's keys to the model's, :func:`infer_config` reads the
 encoder sizes from the weight shapes. Files are read by
@@ -209,9 +210,9 @@ def load_fairseq_checkpoint(
 
     Notes
     -----
-    Norton initialises from the VideoCLIP checkpoint (Appendix A). Kit-only temperatures
-    (:data:`~nortonkit.encoders.KIT_ONLY_KEYS`) are not in these files and keep
-    ``log(1 / 0.07)``.
+    Norton initialises from the VideoCLIP checkpoint (Appendix A). Kit-only parameters
+    (:data:`~nortonkit.encoders.KIT_ONLY_KEYS`) are not in these files and keep their start:
+    temperatures ``log(1 / 0.07)``, attention-pooling queries zero (the mean).
 
     Examples
     --------

@@ -6,11 +6,12 @@ projection heads). The module layout and parameter names reproduce the released 
 checkpoints key for key (``video_encoder.videomlp.*``, ``video_encoder.bert.*``,
 ``text_encoder.*``), so :mod:`nortonkit.checkpoint` loads them strictly.
 
-Kit-only parameters. The model also owns its temperatures, which the released checkpoints do
-not hold: ``logit_scale`` (log 1/tau of the video-paragraph loss, Norton Eq. (4)) and, when
-``clip_logit_scale="learnable"``, ``clip_logit_scale`` (an optional temperature for the
-clip-caption loss). Their names are listed in :data:`KIT_ONLY_KEYS`; a fairseq load leaves them
-at their initial value instead of failing.
+Kit-only parameters. The model also owns parameters which the released checkpoints do not
+hold: ``logit_scale`` (log 1/tau of the video-paragraph loss, Norton Eq. (4)), when
+``clip_logit_scale="learnable"`` ``clip_logit_scale`` (an optional temperature for the
+clip-caption loss), and when ``pooling="attention"`` the queries ``video_pool.query`` and
+``text_pool.query`` (zero at the start: the paper's mean pooling). Their names are listed in
+:data:`KIT_ONLY_KEYS`; a fairseq load leaves them at their initial value instead of failing.
 
 =============  ================================================================================
 module         contents
@@ -20,6 +21,7 @@ module         contents
 ``bert``       the stock HF BERTs: their ``BertConfig``, the MiniLM text weights, skipped
                initialisation, the zero position hook of ``positions="none"``
 ``video``      :class:`VideoTokenMLP`, :class:`VideoEncoder`
+``pooling``    :func:`attention_pool`, :class:`AttentionPool` (``pooling="attention"``)
 ``trainable``  :func:`is_trainable`, :func:`apply_trainable`
 ``dual``       :class:`DualEncoder` (``encode_video``, ``encode_text``), :class:`EncoderOutput`,
                :class:`DualEncoderOutput`, :func:`trainable_parameters`
@@ -37,6 +39,7 @@ from .config import (
     EncoderConfig,
 )
 from .dual import DualEncoder, DualEncoderOutput, EncoderOutput, trainable_parameters
+from .pooling import AttentionPool, attention_pool
 from .trainable import apply_trainable, is_trainable
 from .video import VideoEncoder, VideoTokenMLP
 
@@ -51,6 +54,8 @@ __all__ = [
     "DualEncoderOutput",
     "VideoTokenMLP",
     "VideoEncoder",
+    "AttentionPool",
+    "attention_pool",
     "DualEncoder",
     "is_trainable",
     "apply_trainable",

@@ -2,7 +2,8 @@
 and :func:`trainable_parameters`.
 
 A 6-layer BERT encodes one clip's S3D frame features, a 12-layer BERT encodes one caption, and
-each side is mean-pooled into one vector (:class:`EncoderOutput`; both sides together:
+each side is mean-pooled into one vector (``pooling="attention"``: a learned weighted mean,
+:mod:`nortonkit.encoders.pooling`) (:class:`EncoderOutput`; both sides together:
 :class:`DualEncoderOutput`).
 """
 
@@ -30,7 +31,8 @@ class EncoderOutput(NamedTuple):
     """One encoder's outputs.
 
     pooled : shape (B, H)
-        masked mean of ``tokens`` over ``mask`` (the clip or caption vector).
+        masked mean of ``tokens`` over ``mask`` (the clip or caption vector); with
+        ``pooling="attention"`` the weighted mean of :func:`~nortonkit.encoders.attention_pool`.
     tokens : shape (B, L, H)
         last hidden states, every position included (CLS and padding too).
     mask : shape (B, L), bool
