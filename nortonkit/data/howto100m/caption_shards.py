@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,14 @@ from ..features import SkipReport
 from ..layout import CAPTION_PREFIX
 from ..text import CAPTION_CHARS, CAPTION_TOKENS, pretokenize
 from .feature_shards import ShardedFeatures, _load_meta
-from .shard_files import ShardWriteResult, _check_split, _load_starts, _open_data, _remove_stale
+from .shard_files import (
+    ShardIndex,
+    ShardWriteResult,
+    _check_split,
+    _load_starts,
+    _open_data,
+    _remove_stale,
+)
 
 __all__ = ["write_caption_shards", "ShardedCaptions"]
 
@@ -176,7 +183,7 @@ def write_caption_shards(
     return ShardWriteResult(n_videos, len(shards), n_rows, meta_d, report)
 
 
-class ShardedCaptions(Mapping):
+class ShardedCaptions(ShardIndex):
     """Pre-tokenised caption shards: ``captions[video_id] -> {"start", "end", "cap"}``.
 
     Parameters
@@ -267,12 +274,3 @@ class ShardedCaptions(Mapping):
         return {"start": span[:, 0].copy(), "end": span[:, 1].copy(),
                 "cap": [r[r >= 0].tolist() for r in rows]}
 
-    def __iter__(self) -> Iterator[str]:
-        for ids in self.meta.values():
-            yield from ids
-
-    def __len__(self) -> int:
-        return len(self._index)
-
-    def __contains__(self, video_id: object) -> bool:
-        return video_id in self._index

@@ -24,6 +24,7 @@ import numpy as np
 from ...io import atomic_save_npy, atomic_write, safe_pickle_load
 from ..features import FEATURE_DIM, SkipReport, feature_path, load_feature
 from .shard_files import (
+    ShardIndex,
     ShardWriteResult,
     _check_split,
     _check_video_id,
@@ -273,7 +274,7 @@ def _load_meta(meta: str | os.PathLike | Mapping | ShardedFeatures) -> tuple[dic
     return out, source
 
 
-class ShardedFeatures(Mapping):
+class ShardedFeatures(ShardIndex):
     """Memory-mapped HowTo100M feature shards: ``features[video_id] -> (T, D) float16``.
 
     Parameters
@@ -353,16 +354,6 @@ class ShardedFeatures(Mapping):
         """Number of seconds ``T`` of a video (no data read)."""
         s, i = self._index[video_id]
         return int(self._starts[s][i + 1] - self._starts[s][i])
-
-    def __iter__(self) -> Iterator[str]:
-        for ids in self.meta.values():
-            yield from ids
-
-    def __len__(self) -> int:
-        return len(self._index)
-
-    def __contains__(self, video_id: object) -> bool:
-        return video_id in self._index
 
     @property
     def ids(self) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -19,7 +20,25 @@ import numpy as np
 from ...io import atomic_write, load_npy
 from ..features import SkipReport
 
-__all__ = ["ShardWriteResult", "read_video_list"]
+__all__ = ["ShardWriteResult", "ShardIndex", "read_video_list"]
+
+
+class ShardIndex(Mapping):
+    """The video-id side of a shard reader: ``meta`` ``{shard_idx: [video_id, ...]}`` and
+    ``_index`` ``{video_id: where}``, set by the subclass; iteration is in shard order."""
+
+    meta: dict[int, list[str]]
+    _index: dict[str, Any]
+
+    def __iter__(self) -> Iterator[str]:
+        for ids in self.meta.values():
+            yield from ids
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __contains__(self, video_id: object) -> bool:
+        return video_id in self._index
 
 
 class ShardWriteResult(NamedTuple):
