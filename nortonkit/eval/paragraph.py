@@ -241,36 +241,39 @@ class _Scoring(NamedTuple):
     bucket_plan: Callable[[Tensor], Tensor] | None
 
 
+def _distance_blocks(sim: Tensor, rm: Tensor, cm: Tensor, sc: _Scoring, offset: float,
+                     bg_offset: float, bg_scale: str = "product") -> tuple[Tensor, Tensor, Tensor]:
+    """``(o - S, column mask, kappa (P,))`` of blocks ``sim (P, T, W)`` for the corrected
+    scorers; background kept: the windows the official code keeps, scaled by ``bg_scale``
+    (``"product"``: ``maxT maxV / (rows cols)``; ``"max"``:
+    ``max(maxT, maxV) / max(rows, cols)``)."""
+    r = rm.sum(1).double()
+    if not sc.background:
+        kappa = sc.max_v**2 / (r * cm.sum(1).double())
+        return offset - sim, cm, kappa.to(sim.dtype)
+    sel = compat.official_select_windows(bg_offset - sim, rm, cm)
+    c = sel.col_mask.sum(1).double()
+    if bg_scale == "max":
+        kappa = max(sc.max_t, sc.max_v) / torch.maximum(r, c)
+    else:
+        kappa = sc.max_t * sc.max_v / (r * c)
+    return sel.distance, sel.col_mask, kappa.to(sim.dtype)
+
+
 def _corrected_dtw(sim: Tensor, rm: Tensor, cm: Tensor, sc: _Scoring) -> Tensor:
     """``-kappa dtw(o - S)`` of blocks ``sim (P, T, W)``; background kept: on the kept windows."""
     p = compat.SCORING_OFFSETS[sc.preset]
-    r = rm.sum(1).double()
-    if sc.background:
-        sel = compat.official_select_windows(p.bg_dtw_offset - sim, rm, cm)
-        c = sel.col_mask.sum(1).double()
-        kappa = (sc.max_t * sc.max_v / (r * c)).to(sim.dtype)
-        return -dtw(sel.distance, rm, sel.col_mask).cost * kappa
-    kappa = (sc.max_v**2 / (r * cm.sum(1).double())).to(sim.dtype)
-    return -dtw(p.dtw_offset - sim, rm, cm).cost * kappa
+    d, ck, kappa = _distance_blocks(sim, rm, cm, sc, p.dtw_offset, p.bg_dtw_offset)
+    return -dtw(d, rm, ck).cost * kappa
 
 
 def _corrected_otam(sim: Tensor, rm: Tensor, cm: Tensor, sc: _Scoring) -> Tensor:
     """``-kappa (otam(o - S) + otam((o - S)^T))`` of blocks ``sim (P, T, W)``."""
     p = compat.SCORING_OFFSETS[sc.preset]
-    r = rm.sum(1).double()
-    if sc.background:
-        sel = compat.official_select_windows(p.bg_otam_offset - sim, rm, cm)
-        c = sel.col_mask.sum(1).double()
-        if p.bg_otam_scale == "max":
-            kappa = max(sc.max_t, sc.max_v) / torch.maximum(r, c)
-        else:
-            kappa = sc.max_t * sc.max_v / (r * c)
-        d, ck = sel.distance, sel.col_mask
-    else:
-        kappa = sc.max_v**2 / (r * cm.sum(1).double())
-        d, ck = p.otam_offset - sim, cm
+    d, ck, kappa = _distance_blocks(sim, rm, cm, sc, p.otam_offset, p.bg_otam_offset,
+                                    p.bg_otam_scale)
     both = otam(d, rm, ck).cost + otam(d.transpose(1, 2), ck, rm).cost
-    return -both * kappa.to(sim.dtype)
+    return -both * kappa
 
 
 def _block_scores(sim: Tensor, rm: Tensor, cm: Tensor,
