@@ -17,7 +17,7 @@ clip-caption loss), and when ``pooling="attention"`` the queries ``video_pool.qu
 module         contents
 =============  ================================================================================
 ``config``     :class:`EncoderConfig`, :data:`ENCODER_SIZES`, :data:`KIT_ONLY_KEYS`,
-               ``CLS_TOKEN_ID`` / ``SEP_TOKEN_ID`` / ``PAD_TOKEN_ID``
+               :data:`LOGIT_SCALE_KEYS`, ``CLS_TOKEN_ID`` / ``SEP_TOKEN_ID`` / ``PAD_TOKEN_ID``
 ``bert``       the stock HF BERTs: their ``BertConfig``, the MiniLM text weights, skipped
                initialisation, the zero position hook of ``positions="none"``
 ``video``      :class:`VideoTokenMLP`, :class:`VideoEncoder`
@@ -34,6 +34,7 @@ from .config import (
     CLS_TOKEN_ID,
     ENCODER_SIZES,
     KIT_ONLY_KEYS,
+    LOGIT_SCALE_KEYS,
     PAD_TOKEN_ID,
     SEP_TOKEN_ID,
     EncoderConfig,
@@ -48,6 +49,7 @@ __all__ = [
     "SEP_TOKEN_ID",
     "PAD_TOKEN_ID",
     "KIT_ONLY_KEYS",
+    "LOGIT_SCALE_KEYS",
     "ENCODER_SIZES",
     "EncoderConfig",
     "EncoderOutput",

@@ -20,6 +20,7 @@ __all__ = [
     "CLS_TOKEN_ID",
     "SEP_TOKEN_ID",
     "PAD_TOKEN_ID",
+    "LOGIT_SCALE_KEYS",
     "KIT_ONLY_KEYS",
     "ENCODER_SIZES",
     "EncoderConfig",
@@ -29,11 +30,11 @@ CLS_TOKEN_ID = 101  # bert-base-uncased [CLS]
 SEP_TOKEN_ID = 102  # bert-base-uncased [SEP]
 PAD_TOKEN_ID = 0  # bert-base-uncased [PAD]
 
+#: The model's temperatures (log 1/tau), clamped after every update.
+LOGIT_SCALE_KEYS: tuple[str, ...] = ("logit_scale", "clip_logit_scale")
 #: State-dict keys that exist only in nortonkit models (temperatures and the queries of
 #: ``pooling="attention"``), never in fairseq files.
-KIT_ONLY_KEYS: tuple[str, ...] = (
-    "logit_scale", "clip_logit_scale", "video_pool.query", "text_pool.query"
-)
+KIT_ONLY_KEYS: tuple[str, ...] = (*LOGIT_SCALE_KEYS, "video_pool.query", "text_pool.query")
 
 #: Size presets: "bert-base" matches the released checkpoints, "tiny" is for CPU runs on the
 #: synthetic corpus, "minilm" starts the text side from the offline all-MiniLM-L6-v2 weights.

@@ -19,7 +19,7 @@ from transformers import BertModel
 from ..masking import masked_mean
 from ..validation import check_finite, check_mask, check_nonempty_mask, check_tensor
 from .bert import _bert_config, _load_minilm, _no_init_weights, _zero_output
-from .config import EncoderConfig
+from .config import LOGIT_SCALE_KEYS, EncoderConfig
 from .pooling import AttentionPool
 from .trainable import apply_trainable, is_trainable
 from .video import VideoEncoder
@@ -122,9 +122,9 @@ class DualEncoder(nn.Module):
         self.logit_scale = nn.Parameter(torch.tensor(config.init_logit_scale))
         if config.clip_logit_scale == "learnable":
             self.clip_logit_scale = nn.Parameter(torch.tensor(config.init_logit_scale))
-        if config.pooling == "attention":
-            self.video_pool = AttentionPool(config.hidden_size)
-            self.text_pool = AttentionPool(config.hidden_size)
+        attention = config.pooling == "attention"  # else None: the mean, no parameters
+        self.video_pool = AttentionPool(config.hidden_size) if attention else None
+        self.text_pool = AttentionPool(config.hidden_size) if attention else None
         if config.positions == "none":
             for bert in (self.video_encoder.bert, self.text_encoder):
                 bert.embeddings.position_embeddings.register_forward_hook(_zero_output)
@@ -205,7 +205,7 @@ class DualEncoder(nn.Module):
             token_type_ids=torch.zeros_like(positions),
         ).last_hidden_state  # (B, V + 2, H)
         mask = torch.cat([~ones, vmask, ones], dim=1)  # (B, V + 2): frames + SEP, no CLS
-        return EncoderOutput(self._pool("video", tokens, mask), tokens, mask)
+        return EncoderOutput(_pooled(self.video_pool, tokens, mask), tokens, mask)
 
     def encode_text(self, input_ids: Tensor, attention_mask: Tensor) -> EncoderOutput:
         """Encode captions laid out as ``[CLS] tok_1 .. tok_n [SEP] PAD ..``.
@@ -273,13 +273,7 @@ class DualEncoder(nn.Module):
             attention_mask=attention_mask.long(),
             token_type_ids=torch.zeros_like(input_ids, dtype=torch.long),
         ).last_hidden_state  # (B, T, H)
-        return EncoderOutput(self._pool("text", tokens, mask), tokens, mask)
-
-    def _pool(self, side: str, tokens: Tensor, mask: Tensor) -> Tensor:
-        """(B, L, H) tokens, (B, L) mask -> (B, H): the mean, or ``config.pooling="attention"``."""
-        if self.config.pooling == "attention":
-            return getattr(self, f"{side}_pool")(tokens, mask)
-        return masked_mean(tokens, mask[..., None], dim=1)
+        return EncoderOutput(_pooled(self.text_pool, tokens, mask), tokens, mask)
 
     def forward(
         self, vfeats: Tensor, vmask: Tensor, input_ids: Tensor, attention_mask: Tensor
@@ -322,10 +316,15 @@ class DualEncoder(nn.Module):
         >>> model.clamp_logit_scales_(); round(model.logit_scale.detach().item(), 4)
         4.6052
         """
-        for name in ("logit_scale", "clip_logit_scale"):
+        for name in LOGIT_SCALE_KEYS:
             param = getattr(self, name, None)
             if param is not None:
                 param.clamp_(0.0, self.config.max_logit_scale)
+
+
+def _pooled(pool: AttentionPool | None, tokens: Tensor, mask: Tensor) -> Tensor:
+    """(B, L, H) tokens, (B, L) mask -> (B, H): the masked mean, or ``pool``'s weighted mean."""
+    return masked_mean(tokens, mask[..., None], dim=1) if pool is None else pool(tokens, mask)
 
 
 def trainable_parameters(model: nn.Module) -> dict[str, nn.Parameter]:

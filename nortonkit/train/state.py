@@ -118,7 +118,7 @@ def build_trainables(config: TrainConfig, env: DistEnv, use_scaler: bool) -> Tra
     encoder = DualEncoder(config.model)
     if t.init_checkpoint:
         src = Path(t.init_checkpoint)
-        if src.is_dir():  # a nortonkit checkpoint; temperatures only where both models have them
+        if src.is_dir():  # a nortonkit checkpoint; kit-only keys only where both models have them
             own = encoder.state_dict()
             source = load_checkpoint(src).model
             for key in ("positions", "pooling"):  # same shapes, another model
